@@ -1,0 +1,128 @@
+"""CoNLL04 in SpERT JSON: one instance per (head, tail) entity pair, entity markers in the sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from atlantis.data.examples import DatasetFormatError, RelationExample, check_label
+
+HUB_ID = "DFKI-SLT/conll04"
+RELATIONS = ("Kill", "Live_In", "Located_In", "OrgBased_In", "Work_For")
+NO_RELATION = "no_relation"
+SPLIT_FILES = {"train": "conll04_train.json", "validation": "conll04_dev.json", "test": "conll04_test.json"}
+HUB_SPLITS = {"train": "train", "validation": "validation", "test": "test"}
+
+
+def label_inventory(include_no_relation: bool) -> list[str]:
+    return list(RELATIONS) + ([NO_RELATION] if include_no_relation else [])
+
+
+def mark_entities(tokens: list[str], head: dict, tail: dict) -> str:
+    """Join tokens with <e1>..</e1> around the head span and <e2>..</e2> around the tail span."""
+    out = []
+    for i, token in enumerate(tokens):
+        for tag, span in (("e1", head), ("e2", tail)):
+            if i == span["start"]:
+                out.append(f"<{tag}>")
+        out.append(token)
+        for tag, span in (("e2", tail), ("e1", head)):
+            if i == span["end"] - 1:
+                out.append(f"</{tag}>")
+    return " ".join(out).replace("<e1> ", "<e1>").replace("<e2> ", "<e2>").replace(" </e1>", "</e1>").replace(
+        " </e2>", "</e2>"
+    )
+
+
+def sentence_to_examples(
+    sentence: dict, split: str, index: int, where: str, include_no_relation: bool
+) -> list[RelationExample]:
+    """All instances of one SpERT sentence; `where` names the file and record for errors."""
+    for key in ("tokens", "entities", "relations"):
+        if key not in sentence:
+            raise DatasetFormatError(f"{where}: missing key {key!r}; expected tokens, entities, relations")
+    tokens, entities = sentence["tokens"], sentence["entities"]
+    if not tokens:
+        raise DatasetFormatError(f"{where}: empty token list")
+    for e, entity in enumerate(entities):
+        start, end = entity.get("start"), entity.get("end")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(tokens)):
+            raise DatasetFormatError(
+                f"{where}: entity {e} has span [{start}, {end}); expected 0 <= start < end <= {len(tokens)}"
+            )
+    labels = label_inventory(include_no_relation)
+    pairs: dict[tuple[int, int], str] = {}
+    for r, relation in enumerate(sentence["relations"]):
+        head, tail = relation.get("head"), relation.get("tail")
+        if not all(isinstance(i, int) and 0 <= i < len(entities) for i in (head, tail)) or head == tail:
+            raise DatasetFormatError(
+                f"{where}: relation {r} has head {head}, tail {tail}; expected two different entity indices "
+                f"below {len(entities)}"
+            )
+        label = check_label(relation.get("type"), RELATIONS, f"{where} relation {r}")
+        if (head, tail) in pairs:
+            raise DatasetFormatError(f"{where}: entity pair ({head}, {tail}) has two relations")
+        pairs[(head, tail)] = label
+    if include_no_relation:
+        for h in range(len(entities)):
+            for t in range(len(entities)):
+                if h != t and not _overlap(entities[h], entities[t]):
+                    pairs.setdefault((h, t), NO_RELATION)
+    examples = []
+    for (h, t), label in sorted(pairs.items()):
+        head, tail = entities[h], entities[t]
+        text = mark_entities(tokens, head, tail)
+        check_label(label, labels, where)
+        examples.append(
+            RelationExample(
+                id=f"{split}-{index}-{h}-{t}",
+                text=text,
+                head=" ".join(tokens[head["start"] : head["end"]]),
+                tail=" ".join(tokens[tail["start"] : tail["end"]]),
+                label=label,
+                clean_label=label,
+            )
+        )
+    return examples
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return a["start"] < b["end"] and b["start"] < a["end"]
+
+
+def parse_spert_file(path: str | Path, split: str, include_no_relation: bool = False) -> list[RelationExample]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"CoNLL04 file not found: {path}")
+    raw = path.read_text(encoding="utf-8")
+    if not raw.strip():
+        raise DatasetFormatError(f"{path}: the file is empty; expected a JSON array of SpERT sentences")
+    try:
+        sentences = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from err
+    if not isinstance(sentences, list):
+        raise DatasetFormatError(f"{path}: expected a JSON array of sentences, got {type(sentences).__name__}")
+    examples = []
+    for index, sentence in enumerate(sentences):
+        if not isinstance(sentence, dict):
+            raise DatasetFormatError(f"{path} record {index}: expected an object, got {type(sentence).__name__}")
+        examples += sentence_to_examples(sentence, split, index, f"{path} record {index}", include_no_relation)
+    return examples
+
+
+def load_conll04(
+    split: str, data_dir: str | Path | None = None, include_no_relation: bool = False, hub_id: str = HUB_ID
+) -> list[RelationExample]:
+    """Instances of `split` ('train', 'validation', 'test') from SpERT files in `data_dir`, else the hub."""
+    if split not in SPLIT_FILES:
+        raise ValueError(f"CoNLL04 has splits {list(SPLIT_FILES)}, not {split!r}")
+    if data_dir:
+        return parse_spert_file(Path(data_dir) / SPLIT_FILES[split], split, include_no_relation)
+    import datasets
+
+    rows = datasets.load_dataset(hub_id, split=HUB_SPLITS[split])
+    examples = []
+    for index, row in enumerate(rows):
+        examples += sentence_to_examples(dict(row), split, index, f"{hub_id}[{split}] row {index}", include_no_relation)
+    return examples

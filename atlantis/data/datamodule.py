@@ -1,0 +1,164 @@
+"""Lightning datamodule: tokenised splits, dynamic padding, per-example weights and ids in every batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from atlantis.data.prompts import DEFAULT_TEMPLATE, PromptBuilder
+from atlantis.data.splits import DatasetSplits
+from atlantis.data.tokenization import IGNORE_INDEX, encode_examples
+
+log = logging.getLogger(__name__)
+
+
+def pad(sequences: Sequence[Sequence[int]], value: int, side: str = "right") -> torch.Tensor:
+    """Stack ragged id lists into one tensor, padding with `value` on `side`."""
+    width = max(len(s) for s in sequences)
+    rows = [
+        list(s) + [value] * (width - len(s)) if side == "right" else [value] * (width - len(s)) + list(s)
+        for s in sequences
+    ]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+class FeatureDataset(Dataset):
+    def __init__(self, features: list[dict]):
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.features[index]
+
+
+class Collator:
+    """Pads only: labels were masked at tokenisation. Prompts are also left-padded for generation."""
+
+    def __init__(self, pad_token_id: int, kind: str):
+        self.pad_token_id = pad_token_id
+        self.kind = kind
+
+    def __call__(self, features: list[dict]) -> dict:
+        input_ids = pad([f["input_ids"] for f in features], self.pad_token_id)
+        batch = {
+            "input_ids": input_ids,
+            "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0),
+            "labels": pad([f["labels"] for f in features], IGNORE_INDEX),
+            "weight": torch.tensor([f.get("weight", 1.0) for f in features], dtype=torch.float32),
+            "label_index": torch.tensor([f["label_index"] for f in features], dtype=torch.long),
+            "index": torch.tensor([f["index"] for f in features], dtype=torch.long),
+            "ids": [f["id"] for f in features],
+        }
+        if self.kind == "causal":
+            # Decoder-only generation and label scoring continue the prompt: pad it on the left.
+            batch["prompt_ids"] = pad([f["prompt_ids"] for f in features], self.pad_token_id, side="left")
+            batch["prompt_attention_mask"] = pad([[1] * len(f["prompt_ids"]) for f in features], 0, side="left")
+        return batch
+
+
+class RelationDataModule(L.LightningDataModule):
+    """Builds from plain arguments: the splits (already noisy), a tokenizer and the model kind."""
+
+    def __init__(
+        self,
+        splits: DatasetSplits,
+        tokenizer,
+        kind: str,
+        batch_size: int = 8,
+        eval_batch_size: int | None = None,
+        max_length: int = 256,
+        max_target_length: int = 16,
+        prompt_template: str = DEFAULT_TEMPLATE,
+        list_labels: bool = False,
+        use_chat_template: bool | None = None,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        if tokenizer.pad_token_id is None:
+            raise ValueError(
+                f"tokenizer {getattr(tokenizer, 'name_or_path', '')!r} has no pad token; set one "
+                "(e.g. tokenizer.pad_token = tokenizer.eos_token) before building the datamodule"
+            )
+        self.splits = splits
+        self.tokenizer = tokenizer
+        self.kind = kind
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.max_length = max_length
+        self.max_target_length = max_target_length
+        self.num_workers = num_workers
+        self.builder = PromptBuilder(kind, splits.labels, tokenizer, prompt_template, list_labels, use_chat_template)
+        self.collator = Collator(tokenizer.pad_token_id, kind)
+        self.features: dict[str, list[dict]] = {}
+        self.stats: dict[str, dict] = {}
+
+    @property
+    def labels(self) -> list[str]:
+        return self.splits.labels
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.features:
+            return
+        label_to_index = {label: i for i, label in enumerate(self.labels)}
+        for name in ("train", "validation", "test"):
+            examples = self.splits.split(name)
+            encoded = encode_examples(examples, self.tokenizer, self.builder, self.max_length, self.max_target_length)
+            by_id = {e.id: e for e in examples}
+            for index, feature in enumerate(encoded.features):
+                example = by_id[feature["id"]]
+                feature.update(index=index, label_index=label_to_index[example.label], weight=1.0)
+            self.features[name] = encoded.features
+            self.stats[name] = {
+                "n_examples": len(examples),
+                "n_kept": len(encoded.features),
+                "n_dropped": encoded.n_dropped,
+                "n_truncated": encoded.n_truncated,
+            }
+            if encoded.n_dropped:
+                log.warning(
+                    "%s: dropped %d of %d examples whose target does not fit (first ids: %s)",
+                    name, encoded.n_dropped, len(examples), encoded.dropped_ids[:5],
+                )
+            if not encoded.features:
+                raise ValueError(f"{name}: every example was dropped; raise max_length / max_target_length")
+
+    def examples(self, split: str) -> list:
+        """The examples behind the kept features of `split`, in feature order."""
+        by_id = {e.id: e for e in self.splits.split(split)}
+        return [by_id[f["id"]] for f in self.features[split]]
+
+    def set_train_weights(self, weights: Mapping[str, float]) -> None:
+        """Per-example loss weights by example id; every kept training example needs one."""
+        self.setup()
+        missing = [f["id"] for f in self.features["train"] if f["id"] not in weights]
+        if missing:
+            raise KeyError(f"no weight for {len(missing)} training examples, e.g. {missing[:5]}")
+        for feature in self.features["train"]:
+            feature["weight"] = float(weights[feature["id"]])
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        return DataLoader(
+            FeatureDataset(self.features[split]),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            collate_fn=self.collator,
+            num_workers=self.num_workers,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("validation", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)
+
+    def scoring_dataloader(self, split: str = "train") -> DataLoader:
+        return self._loader(split, False, self.eval_batch_size)

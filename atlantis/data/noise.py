@@ -1,0 +1,137 @@
+"""Label noise injected into training (and by default validation) labels, reproducibly by seed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from atlantis.data.examples import DatasetFormatError, RelationExample
+from atlantis.data.semeval import reverse_direction
+
+NOISE_KINDS = ("uniform", "confusable", "llm_like", "file")
+
+
+def check_rate(rate: float) -> float:
+    if not isinstance(rate, (int, float)) or not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"noise rate must be a number in [0, 1), got {rate!r} (set it as e.g. noise=0.2)")
+    return float(rate)
+
+
+def confusion_partner(label: str, labels: Sequence[str], partners: Mapping[str, str] | None) -> str:
+    """The reversed direction when the inventory has it, else the configured partner, else the next label."""
+    reversed_label = reverse_direction(label)
+    if reversed_label is not None and reversed_label in labels:
+        return reversed_label
+    if partners and label in partners:
+        partner = partners[label]
+        if partner not in labels or partner == label:
+            raise ValueError(f"confusion partner of {label!r} is {partner!r}; expected another label of {labels}")
+        return partner
+    return labels[(list(labels).index(label) + 1) % len(labels)]
+
+
+def _corrupt_label(
+    label: str,
+    kind: str,
+    labels: Sequence[str],
+    rng: np.random.Generator,
+    partners: Mapping[str, str] | None,
+    attractors: Sequence[str],
+    attractor_mass: float,
+) -> str:
+    others = [candidate for candidate in labels if candidate != label]
+    if kind == "uniform":
+        return others[rng.integers(len(others))]
+    if kind == "confusable":
+        return confusion_partner(label, labels, partners)
+    if kind == "llm_like":
+        targets = [a for a in attractors if a != label]
+        if targets and rng.random() < attractor_mass:
+            return targets[rng.integers(len(targets))]
+        return others[rng.integers(len(others))]
+    raise ValueError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
+
+
+def inject_noise(
+    examples: Sequence[RelationExample],
+    rate: float,
+    kind: str,
+    labels: Sequence[str],
+    seed: int,
+    partners: Mapping[str, str] | None = None,
+    attractors: Sequence[str] = (),
+    attractor_mass: float = 0.8,
+    predictions_file: str | Path | None = None,
+) -> list[RelationExample]:
+    """Corrupt exactly round(rate * N) labels (chosen with `seed`); the clean label is kept on each example.
+
+    `file` replaces labels with weak labels read from `predictions_file` by example id instead.
+    """
+    rate = check_rate(rate)
+    if kind == "file":
+        if predictions_file is None:
+            raise ValueError("noise_kind=file needs noise_kind.predictions_file (a JSONL or TSV of id, label)")
+        weak = read_weak_labels(predictions_file, labels)
+        return [example.with_label(weak.get(example.id, example.label)) for example in examples]
+    if kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
+    for attractor in attractors:
+        if attractor not in labels:
+            raise ValueError(f"llm_like attractor {attractor!r} is not a label; expected some of {list(labels)}")
+    if len(labels) < 2:
+        raise ValueError(f"label noise needs at least two labels, got {list(labels)}")
+    n_corrupt = round(rate * len(examples))
+    if n_corrupt == 0:
+        return list(examples)
+    rng = np.random.default_rng(seed)
+    chosen = set(rng.choice(len(examples), size=n_corrupt, replace=False).tolist())
+    noisy = []
+    for index, example in enumerate(examples):
+        if index in chosen:
+            new = _corrupt_label(example.clean_label, kind, labels, rng, partners, attractors, attractor_mass)
+            example = example.with_label(new)
+        noisy.append(example)
+    return noisy
+
+
+def read_weak_labels(path: str | Path, labels: Sequence[str]) -> dict[str, str]:
+    """{id: label} from JSONL (`{"id": .., "label": ..}`) or TSV (`id<TAB>label`) predictions."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weak-label predictions file not found: {path}")
+    weak: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            where = f"{path}:{line_no}"
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DatasetFormatError(f"{where}: malformed JSON ({err.msg})") from err
+                if not isinstance(record, dict) or "id" not in record or "label" not in record:
+                    raise DatasetFormatError(f'{where}: expected {{"id": ..., "label": ...}}, got {line!r}')
+                example_id, label = str(record["id"]), record["label"]
+            else:
+                parts = line.split("\t")
+                if len(parts) != 2:
+                    raise DatasetFormatError(f"{where}: expected `id<TAB>label`, got {line!r}")
+                example_id, label = parts
+            if label not in labels:
+                raise DatasetFormatError(f"{where}: unknown label {label!r}; expected one of {list(labels)}")
+            if example_id in weak:
+                raise DatasetFormatError(f"{where}: example id {example_id} appears twice")
+            weak[example_id] = label
+    if not weak:
+        raise DatasetFormatError(f"{path}: the file is empty; expected one weak label per line")
+    return weak
+
+
+def noise_summary(examples: Sequence[RelationExample]) -> dict:
+    n_noisy = sum(example.is_noisy for example in examples)
+    return {"n": len(examples), "n_noisy": n_noisy, "rate": n_noisy / max(len(examples), 1)}

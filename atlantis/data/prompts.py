@@ -1,0 +1,59 @@
+"""Prompt and target text for seq2seq and decoder-only models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from atlantis.data.examples import RelationExample
+
+DEFAULT_TEMPLATE = (
+    "Classify the relation between the marked entities.\n"
+    "Sentence: {sentence}\n"
+    "Head: {head}\nTail: {tail}\n"
+    "{options}Relation:"
+)
+
+
+class PromptBuilder:
+    """Turns an example into (prompt text, target text) for one model kind.
+
+    Decoder-only models get the tokenizer's chat template when it has one (and `use_chat_template`
+    is not False); the target then ends with the tokenizer's EOS, which the tokenisation adds.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        labels: Sequence[str],
+        tokenizer=None,
+        template: str = DEFAULT_TEMPLATE,
+        list_labels: bool = False,
+        use_chat_template: bool | None = None,
+    ):
+        if kind not in ("seq2seq", "causal"):
+            raise ValueError(f"model kind must be 'seq2seq' or 'causal', got {kind!r}")
+        self.kind = kind
+        self.labels = list(labels)
+        self.template = template
+        self.list_labels = list_labels
+        has_template = tokenizer is not None and getattr(tokenizer, "chat_template", None)
+        self.tokenizer = tokenizer
+        self.chat = bool(has_template) and kind == "causal" and use_chat_template is not False
+
+    def prompt(self, example: RelationExample, sentence: str | None = None) -> str:
+        """The prompt; `sentence` replaces the example's text (used to truncate it)."""
+        options = f"Options: {', '.join(self.labels)}\n" if self.list_labels else ""
+        text = self.template.format(
+            sentence=example.text if sentence is None else sentence,
+            head=example.head,
+            tail=example.tail,
+            options=options,
+        )
+        if self.chat:
+            messages = [{"role": "user", "content": text}]
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return text
+
+    def target(self, label: str) -> str:
+        # Without a chat template the label follows "Relation:" and needs its own leading space.
+        return label if self.kind == "seq2seq" or self.chat else " " + label

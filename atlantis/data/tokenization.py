@@ -1,0 +1,90 @@
+"""Tokenise once: prompt and target ids, labels masked with -100 on the prompt, truncation of the sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from atlantis.data.examples import RelationExample
+from atlantis.data.prompts import PromptBuilder
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class TokenizedSplit:
+    features: list[dict]
+    n_dropped: int
+    n_truncated: int
+    dropped_ids: list[str]
+
+
+def _ids(tokenizer, text: str) -> list[int]:
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def target_ids(tokenizer, builder: PromptBuilder, label: str) -> list[int]:
+    """Token ids of the target `label`, ending with EOS (so the model learns where to stop)."""
+    return _ids(tokenizer, builder.target(label)) + [tokenizer.eos_token_id]
+
+
+def prompt_ids(tokenizer, builder: PromptBuilder, example: RelationExample, budget: int) -> tuple[list[int], bool] | None:
+    """Prompt ids within `budget` tokens, cutting the end of the sentence if needed; None if it cannot fit."""
+    suffix = [tokenizer.eos_token_id] if builder.kind == "seq2seq" else []
+    ids = _ids(tokenizer, builder.prompt(example)) + suffix
+    if len(ids) <= budget:
+        return ids, False
+    sentence_ids = _ids(tokenizer, example.text)
+    overhead = len(ids) - len(sentence_ids)
+    keep = budget - overhead
+    while keep > 0:
+        sentence = tokenizer.decode(sentence_ids[:keep], skip_special_tokens=False)
+        ids = _ids(tokenizer, builder.prompt(example, sentence=sentence)) + suffix
+        if len(ids) <= budget:
+            return ids, True
+        keep -= max(1, len(ids) - budget)  # retokenising at the cut can merge or split a token
+    return None
+
+
+def encode_example(
+    example: RelationExample, tokenizer, builder: PromptBuilder, max_length: int, max_target_length: int
+) -> dict | None:
+    """Features of one example, or None when its target cannot be kept whole.
+
+    seq2seq: input_ids = prompt + EOS (at most `max_length`), labels = target + EOS (at most
+    `max_target_length`). causal: input_ids = prompt + target + EOS (at most `max_length`), labels
+    equal to input_ids with the prompt masked by -100.
+    """
+    target = target_ids(tokenizer, builder, example.label)
+    if len(target) > max_target_length:
+        return None
+    budget = max_length if builder.kind == "seq2seq" else max_length - len(target)
+    encoded = prompt_ids(tokenizer, builder, example, budget)
+    if encoded is None:
+        return None
+    prompt, truncated = encoded
+    if builder.kind == "seq2seq":
+        input_ids, labels = prompt, target
+    else:
+        input_ids, labels = prompt + target, [IGNORE_INDEX] * len(prompt) + target
+    return {
+        "id": example.id,
+        "input_ids": input_ids,
+        "labels": labels,
+        "prompt_ids": prompt,
+        "truncated": truncated,
+    }
+
+
+def encode_examples(
+    examples: Sequence[RelationExample], tokenizer, builder: PromptBuilder, max_length: int, max_target_length: int
+) -> TokenizedSplit:
+    features, dropped, n_truncated = [], [], 0
+    for example in examples:
+        feature = encode_example(example, tokenizer, builder, max_length, max_target_length)
+        if feature is None:
+            dropped.append(example.id)
+            continue
+        n_truncated += feature["truncated"]
+        features.append(feature)
+    return TokenizedSplit(features, len(dropped), n_truncated, dropped)

@@ -1,0 +1,197 @@
+"""One LightningModule for seq2seq and decoder-only models: the weighted-NLL step and label evaluation."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+
+from atlantis.eval.decoding import (
+    generate_ids,
+    parse_generation,
+    score_candidates_causal,
+    score_candidates_seq2seq,
+)
+from atlantis.eval.metrics import classification_report
+from atlantis.models.loading import build_model, load_tokenizer
+from atlantis.models.loss import sequence_nll, shift_for_causal, weighted_batch_loss
+
+log = logging.getLogger(__name__)
+
+
+class RelationLM(L.LightningModule):
+    """Fine-tunes `model` with  sum_i w_i NLL_i / |B|  and evaluates it as a relation classifier.
+
+    Every argument is a plain value (saved as hyperparameters), so a checkpoint reloads outside Hydra
+    and under torch's weights-only loading. `label_token_ids` are the candidates' target ids (with EOS).
+    """
+
+    def __init__(
+        self,
+        model: dict,
+        kind: str,
+        tokenizer: str,
+        labels: list[str],
+        label_token_ids: list[list[int]],
+        negative_label: str | None = None,
+        monitor_metric: str = "f1_official",
+        lr: float = 3e-4,
+        weight_decay: float = 0.0,
+        warmup_ratio: float = 0.06,
+        decoder: str = "label_scoring",
+        max_new_tokens: int = 16,
+        gradient_checkpointing: bool = False,
+        trainable_layers: int | None = None,
+        cache_dir: str | None = None,
+        tokenizer_object=None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["tokenizer_object"])
+        if decoder not in ("label_scoring", "generate"):
+            raise ValueError(f"decoder must be 'label_scoring' or 'generate', got {decoder!r}")
+        self.tokenizer = tokenizer_object if tokenizer_object is not None else load_tokenizer(tokenizer)
+        self.kind = kind
+        self.labels = list(labels)
+        self.label_token_ids = [list(ids) for ids in label_token_ids]
+        self.model = build_model(
+            model, kind, len(self.tokenizer), self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, cache_dir
+        )
+        if gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
+        if trainable_layers is not None:
+            freeze_lower_layers(self.model, trainable_layers)
+        self.eval_records: dict[str, list[dict]] = {"val": [], "test": []}
+        self.val_history: list[dict] = []
+
+    # ---- the weighted step -------------------------------------------------------------------
+    def example_nll(self, batch: dict) -> torch.Tensor:
+        """Per-example NLL (mean over target tokens) of a batch, shape [B]."""
+        labels = batch["labels"]
+        if self.kind == "seq2seq":
+            decoder_input_ids = self.model.prepare_decoder_input_ids_from_labels(labels=labels)
+            logits = self.model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                decoder_input_ids=decoder_input_ids,
+                use_cache=False,
+            ).logits
+        else:
+            logits = self.model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+            ).logits
+            logits, labels = shift_for_causal(logits, labels)
+        return sequence_nll(logits, labels)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        nll = self.example_nll(batch)
+        weights = batch["weight"]
+        loss = weighted_batch_loss(nll, weights)
+        size = nll.shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/nll", nll.mean(), batch_size=size)
+        self.log("train/weight_mean", weights.mean(), batch_size=size)
+        return loss
+
+    # ---- evaluation -------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_labels(self, batch: dict) -> tuple[list[int], list[str]]:
+        """(label index or -1 for invalid, raw output) for every example of a batch."""
+        pad_id, eos_id = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
+        if self.hparams.decoder == "label_scoring":
+            if self.kind == "seq2seq":
+                scores = score_candidates_seq2seq(
+                    self.model, batch["input_ids"], batch["attention_mask"], self.label_token_ids, pad_id
+                )
+            else:
+                scores = score_candidates_causal(
+                    self.model, batch["prompt_ids"], batch["prompt_attention_mask"], self.label_token_ids, pad_id
+                )
+            best = scores.argmax(dim=1).tolist()
+            return best, [self.labels[i] for i in best]
+        out = generate_ids(self.model, self.kind, batch, self.hparams.max_new_tokens, pad_id, eos_id)
+        texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        return [parse_generation(t, self.labels) for t in texts], texts
+
+    def _eval_step(self, batch: dict, stage: str) -> None:
+        predicted, raw = self.predict_labels(batch)
+        gold = batch["label_index"].tolist()
+        for example_id, p, g, r in zip(batch["ids"], predicted, gold, raw, strict=True):
+            self.eval_records[stage].append({"id": example_id, "gold": g, "pred": p, "raw": r})
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_validation_epoch_start(self) -> None:
+        self.eval_records["val"] = []
+
+    def on_test_epoch_start(self) -> None:
+        self.eval_records["test"] = []
+
+    def _log_report(self, stage: str) -> dict:
+        records = self.eval_records[stage]
+        report = classification_report(
+            [r["gold"] for r in records], [r["pred"] for r in records], self.labels, self.hparams.negative_label
+        )
+        metrics = {f"{stage}/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")}
+        metrics[f"{stage}/f1"] = report[self.hparams.monitor_metric]
+        self.log_dict(metrics, prog_bar=stage == "val", sync_dist=True)
+        return report
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        report = self._log_report("val")
+        self.val_history.append(
+            {"epoch": self.current_epoch, "step": self.global_step, "f1": report[self.hparams.monitor_metric]}
+        )
+
+    def on_test_epoch_end(self) -> None:
+        self.test_report = self._log_report("test")
+
+    # ---- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        from transformers import get_linear_schedule_with_warmup
+
+        decay, no_decay = [], []
+        for name, param in self.model.named_parameters():
+            if param.requires_grad:
+                (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": self.hparams.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=self.hparams.lr,
+        )
+        total = max(int(self.trainer.estimated_stepping_batches), 1)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def freeze_lower_layers(model, trainable_layers: int) -> None:
+    """Train only the top `trainable_layers` transformer blocks (and the final norm); freeze the rest."""
+    blocks = None
+    for path in ("model.layers", "decoder.block", "transformer.h"):
+        obj = model
+        try:
+            for part in path.split("."):
+                obj = getattr(obj, part)
+            blocks = obj
+            break
+        except AttributeError:
+            continue
+    if blocks is None:
+        raise ValueError(f"cannot find the transformer blocks of {type(model).__name__} to freeze")
+    for param in model.parameters():
+        param.requires_grad = False
+    for block in list(blocks)[len(blocks) - trainable_layers :]:
+        for param in block.parameters():
+            param.requires_grad = True
+    for name, param in model.named_parameters():
+        if "norm" in name and not any(f".{i}." in name for i in range(len(blocks))):
+            param.requires_grad = True
+    log.info("training the top %d of %d blocks", trainable_layers, len(blocks))

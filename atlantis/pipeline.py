@@ -1,0 +1,188 @@
+"""The stages of one job, in order: data -> (weights) -> training -> test predictions -> metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from atlantis.data.datamodule import RelationDataModule
+from atlantis.data.splits import build_splits
+from atlantis.data.tokenization import target_ids
+from atlantis.eval.outputs import write_confusion, write_predictions
+from atlantis.models.loading import load_tokenizer
+from atlantis.models.module import RelationLM
+from atlantis.utils.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+# What `offline_fallback` switches to when the hub is out of reach: the embedded demo setting.
+OFFLINE_DATASET = {"name": "synthetic"}
+
+
+def plain(cfg) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+
+
+def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
+    data = dict(cfg["dataset"])
+    name = data.pop("name")
+    splits = build_splits(
+        name,
+        noise_rate=cfg["noise"],
+        noise_kind=cfg["noise_kind"]["name"],
+        seed=cfg["seed"],
+        clean_validation=cfg["clean_validation"],
+        noise_options={k: v for k, v in cfg["noise_kind"].items() if k != "name"},
+        **data,
+    )
+    trainer_cfg = cfg["trainer"]
+    return RelationDataModule(
+        splits,
+        tokenizer,
+        cfg["model"]["kind"],
+        batch_size=trainer_cfg["batch_size"],
+        eval_batch_size=trainer_cfg.get("eval_batch_size"),
+        **cfg["prompt"],
+    )
+
+
+def load_tokenizer_or_fallback(cfg: dict):
+    """The pair's tokenizer; with `offline_fallback`, the demo pair's when the hub is out of reach."""
+    try:
+        return load_tokenizer(cfg["model"]["tokenizer"])
+    except OSError as err:
+        if not cfg.get("offline_fallback"):
+            raise
+        log.warning("model %s is out of reach (%s); offline_fallback: using the tiny pair", cfg["model"]["name"], err)
+        cfg["fallback"] = {"model": cfg["model"]["name"], "reason": str(err).splitlines()[0]}
+        cfg["model"] = dict(cfg["offline_model"], kind=cfg["model"]["kind"])
+        return load_tokenizer(cfg["model"]["tokenizer"])
+
+
+def build_trainer(cfg: dict, run_dir: Path, loggers) -> tuple[L.Trainer, L.pytorch.callbacks.ModelCheckpoint]:
+    t = cfg["trainer"]
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        filename="best-{epoch}-{step}",
+        monitor="val/f1",
+        mode="max",
+        save_top_k=1,
+        save_last=True,
+    )
+    accelerator = t.get("accelerator", "auto")
+    on_gpu = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
+    precision = t.get("precision") or ("bf16-mixed" if on_gpu else "32-true")
+    trainer = L.Trainer(
+        max_epochs=t["max_epochs"],
+        max_steps=t.get("max_steps", -1),
+        accumulate_grad_batches=t.get("accumulate_grad_batches", 1),
+        gradient_clip_val=t.get("gradient_clip_val", 1.0),
+        precision=precision,
+        accelerator=accelerator,
+        devices=t.get("devices", "auto"),
+        strategy=build_strategy(cfg.get("strategy")),
+        val_check_interval=t.get("val_check_interval"),
+        check_val_every_n_epoch=t.get("check_val_every_n_epoch", 1),
+        num_sanity_val_steps=0,
+        log_every_n_steps=t.get("log_every_n_steps", 10),
+        callbacks=[checkpoint],
+        logger=loggers,
+        default_root_dir=run_dir,
+        enable_progress_bar=t.get("enable_progress_bar", True),
+        deterministic=t.get("deterministic", False),
+    )
+    return trainer, checkpoint
+
+
+def build_strategy(strategy_cfg):
+    """'auto', or a Lightning strategy (DDP, FSDP, DeepSpeed) from the `strategy` group."""
+    if not strategy_cfg:
+        return "auto"
+    if isinstance(strategy_cfg, str):
+        return strategy_cfg
+    from hydra.utils import instantiate
+
+    return instantiate(strategy_cfg)
+
+
+def build_loggers(cfg: dict, run_dir: Path) -> list:
+    from lightning.pytorch.loggers import CSVLogger
+
+    loggers = [CSVLogger(save_dir=run_dir, name="csv", version="")]
+    logger_cfg = cfg.get("logger") or {}
+    if logger_cfg.get("name") == "wandb":
+        from atlantis.utils.wandb import make_wandb_logger
+
+        loggers.append(make_wandb_logger(cfg, run_dir))
+    return loggers
+
+
+def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
+    """Run one job (data, training, test) and write its outputs to `run_dir`; returns the metrics."""
+    cfg = plain(cfg)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg["seed"], workers=True)
+    tokenizer = load_tokenizer_or_fallback(cfg)
+    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule.setup()
+    labels = datamodule.labels
+    label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in labels]
+
+    method = cfg["method"]["name"]
+    if method != "sft":
+        raise ValueError(f"unknown method {method!r}")
+
+    model_cfg, train_cfg = cfg["model"], cfg["trainer"]
+    module = RelationLM(
+        model=model_cfg["large"],
+        kind=model_cfg["kind"],
+        tokenizer=model_cfg["tokenizer"],
+        labels=labels,
+        label_token_ids=label_token_ids,
+        negative_label=datamodule.splits.negative_label,
+        monitor_metric=cfg["eval"]["monitor_metric"],
+        lr=train_cfg["lr"],
+        weight_decay=train_cfg.get("weight_decay", 0.0),
+        warmup_ratio=train_cfg.get("warmup_ratio", 0.06),
+        decoder=cfg["eval"]["decoder"],
+        max_new_tokens=cfg["eval"]["max_new_tokens"],
+        gradient_checkpointing=train_cfg.get("gradient_checkpointing", False),
+        trainable_layers=train_cfg.get("trainable_layers"),
+        cache_dir=cfg["paths"]["cache_dir"],
+        tokenizer_object=tokenizer,
+    )
+    loggers = build_loggers(cfg, run_dir)
+    trainer, checkpoint = build_trainer(cfg, run_dir, loggers)
+    trainer.fit(module, datamodule=datamodule)
+    best_path = checkpoint.best_model_path or None
+    trainer.test(module, datamodule=datamodule, ckpt_path=best_path, weights_only=True)
+
+    report = module.test_report
+    examples_by_id = {e.id: e for e in datamodule.splits.test}
+    write_predictions(run_dir / "predictions.jsonl", module.eval_records["test"], examples_by_id, labels)
+    title = f"{cfg['run_name']} test (official F1 {report['f1_official']:.4f})"
+    write_confusion(run_dir, report["confusion_matrix"], labels, title)
+    best_val = checkpoint.best_model_score
+    metrics = {f"test/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")}
+    metrics.update(
+        {
+            "val/best_f1": float(best_val) if best_val is not None else None,
+            "val/history": module.val_history,
+            "test/checkpoint": os.path.basename(best_path) if best_path else None,
+            "test/per_class": report["per_class"],
+            "data": datamodule.stats,
+            "noise": {"rate": cfg["noise"], "kind": cfg["noise_kind"]["name"]},
+            "run_name": cfg["run_name"],
+            "fallback": cfg.get("fallback"),
+        }
+    )
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))
+    return metrics
