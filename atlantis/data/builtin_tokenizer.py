@@ -11,7 +11,8 @@ SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]
 
 
 def _corpus() -> list[str]:
-    lines = [DEFAULT_TEMPLATE] + list(semeval.DIRECTED_LABELS) + list(conll04.label_inventory(True))
+    # Repeated so the prompt's fixed words become single tokens.
+    lines = [DEFAULT_TEMPLATE] * 50 + list(semeval.DIRECTED_LABELS) * 10 + list(conll04.label_inventory(True)) * 10
     for label, templates in synthetic.TEMPLATES.items():
         heads, tails = synthetic.WORDS[label]
         lines += [t.format(a=a, b=b) for t in templates for a in heads for b in tails]
@@ -20,7 +21,7 @@ def _corpus() -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def build_builtin_tokenizer(vocab_size: int = 512):
+def build_builtin_tokenizer(vocab_size: int = 1024):
     """A deterministic byte-level BPE tokenizer (any text encodes) with <pad>, </s> and <unk>."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

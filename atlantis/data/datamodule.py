@@ -77,6 +77,7 @@ class RelationDataModule(L.LightningDataModule):
         prompt_template: str = DEFAULT_TEMPLATE,
         list_labels: bool = False,
         use_chat_template: bool | None = None,
+        entity_markers: str = "auto",
         num_workers: int = 0,
     ):
         super().__init__()
@@ -93,7 +94,9 @@ class RelationDataModule(L.LightningDataModule):
         self.max_length = max_length
         self.max_target_length = max_target_length
         self.num_workers = num_workers
-        self.builder = PromptBuilder(kind, splits.labels, tokenizer, prompt_template, list_labels, use_chat_template)
+        self.builder = PromptBuilder(
+            kind, splits.labels, tokenizer, prompt_template, list_labels, use_chat_template, entity_markers
+        )
         self.collator = Collator(tokenizer.pad_token_id, kind)
         self.features: dict[str, list[dict]] = {}
         self.stats: dict[str, dict] = {}

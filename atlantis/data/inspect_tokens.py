@@ -32,7 +32,21 @@ def format_token_roles(rows: list[tuple[str, str, str]], example_id: str) -> str
     return "\n".join(lines)
 
 
-def print_examples(datamodule, split: str = "train", n: int = 2) -> str:
+def format_segments(rows: list[tuple[str, str, str]], tokenizer, example_id: str) -> str:
+    """Runs of consecutive tokens with the same role, as text: one screen per example."""
+    lines = [f"== example {example_id} =="]
+    run: list[str] = []
+    for i, (part, token, role) in enumerate(rows):
+        run.append(token)
+        last = i + 1 == len(rows) or rows[i + 1][:1] + rows[i + 1][2:] != (part, role)
+        if last:
+            text = "" if role == "pad" else tokenizer.convert_tokens_to_string(run)
+            lines.append(f"[{part}/{role}: {len(run)} tokens] {text!r}")
+            run = []
+    return "\n".join(lines)
+
+
+def print_examples(datamodule, split: str = "train", n: int = 2, per_token: bool = False) -> str:
     """Text of the first `n` examples of `split`, token by token with roles."""
     datamodule.setup()
     features = datamodule.features[split][:n]
@@ -40,5 +54,8 @@ def print_examples(datamodule, split: str = "train", n: int = 2) -> str:
     out = []
     for row, feature in enumerate(features):
         rows = token_roles(batch, datamodule.tokenizer, datamodule.kind, row)
-        out.append(format_token_roles(rows, feature["id"]))
+        if per_token:
+            out.append(format_token_roles(rows, feature["id"]))
+        else:
+            out.append(format_segments(rows, datamodule.tokenizer, feature["id"]))
     return "\n\n".join(out)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import re
+
 from atlantis.data.examples import RelationExample
+
+_BRACKETS = re.compile(r"<(/?)(e[12])>")
+
+
+def _cannot_spell(tokenizer, text: str) -> bool:
+    unk = tokenizer.unk_token_id
+    return unk is not None and unk in tokenizer(text, add_special_tokens=False)["input_ids"]
 
 DEFAULT_TEMPLATE = (
     "Classify the relation between the marked entities.\n"
@@ -29,6 +38,7 @@ class PromptBuilder:
         template: str = DEFAULT_TEMPLATE,
         list_labels: bool = False,
         use_chat_template: bool | None = None,
+        entity_markers: str = "auto",
     ):
         if kind not in ("seq2seq", "causal"):
             raise ValueError(f"model kind must be 'seq2seq' or 'causal', got {kind!r}")
@@ -39,12 +49,23 @@ class PromptBuilder:
         has_template = tokenizer is not None and getattr(tokenizer, "chat_template", None)
         self.tokenizer = tokenizer
         self.chat = bool(has_template) and kind == "causal" and use_chat_template is not False
+        if entity_markers not in ("auto", "xml", "brackets"):
+            raise ValueError(f"entity_markers must be auto, xml or brackets, got {entity_markers!r}")
+        if entity_markers == "auto":
+            entity_markers = "brackets" if tokenizer is not None and _cannot_spell(tokenizer, "<") else "xml"
+        self.entity_markers = entity_markers
+
+    def sentence(self, example: RelationExample) -> str:
+        """The marked sentence, with <e1> markers rewritten as [E1] for tokenizers that lack '<' (T5)."""
+        if self.entity_markers == "xml":
+            return example.text
+        return _BRACKETS.sub(lambda m: f"[{m.group(1).upper()}{m.group(2).upper()}]", example.text)
 
     def prompt(self, example: RelationExample, sentence: str | None = None) -> str:
         """The prompt; `sentence` replaces the example's text (used to truncate it)."""
         options = f"Options: {', '.join(self.labels)}\n" if self.list_labels else ""
         text = self.template.format(
-            sentence=example.text if sentence is None else sentence,
+            sentence=self.sentence(example) if sentence is None else sentence,
             head=example.head,
             tail=example.tail,
             options=options,

@@ -34,7 +34,7 @@ def prompt_ids(tokenizer, builder: PromptBuilder, example: RelationExample, budg
     ids = _ids(tokenizer, builder.prompt(example)) + suffix
     if len(ids) <= budget:
         return ids, False
-    sentence_ids = _ids(tokenizer, example.text)
+    sentence_ids = _ids(tokenizer, builder.sentence(example))
     overhead = len(ids) - len(sentence_ids)
     keep = budget - overhead
     while keep > 0:

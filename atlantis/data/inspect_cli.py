@@ -1,0 +1,29 @@
+"""`python -m atlantis.data.inspect_cli [overrides]`: a few examples token by token with their roles.
+
+Extra overrides: +inspect_split=validation, +inspect_n=4, +per_token=true (one line per token).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+OmegaConf.register_new_resolver("uid", lambda: "inspect", replace=True)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def main(cfg: DictConfig) -> None:
+    from atlantis.data.inspect_tokens import print_examples
+    from atlantis.pipeline import build_datamodule, load_tokenizer_or_fallback, plain
+
+    cfg = plain(cfg)
+    tokenizer = load_tokenizer_or_fallback(cfg)
+    datamodule = build_datamodule(cfg, tokenizer)
+    print(print_examples(datamodule, split=cfg.get("inspect_split", "train"), n=cfg.get("inspect_n", 2), per_token=cfg.get("per_token", False)))
+
+
+if __name__ == "__main__":
+    main()

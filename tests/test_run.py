@@ -1,0 +1,90 @@
+"""End-to-end: `python run.py` as a user runs it, in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import REPO
+
+DEMO_SMALL = ["experiment=demo", "dataset.synthetic_sizes=[400,60,60]", "trainer.enable_progress_bar=false"]
+
+
+def run(args, tmp_path, check=True, **kwargs):
+    env = dict(os.environ, ATLANTIS_OUTPUT_DIR=str(tmp_path / "outputs"), ATLANTIS_CACHE_DIR=str(tmp_path / "cache"))
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=REPO, env=env, capture_output=True, text=True, check=check, **kwargs
+    )
+
+
+def run_dirs(tmp_path):
+    return sorted(p.parent.parent for p in (tmp_path / "outputs").rglob(".hydra/config.yaml"))
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("demo")
+    result = run([*DEMO_SMALL, "noise=0.2", "model.kind=causal"], tmp_path, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path)
+    return run_dir
+
+
+def test_run_writes_its_outputs(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    for key in ("test/f1_official", "test/f1_macro", "test/f1_micro", "test/invalid_rate", "val/best_f1"):
+        assert isinstance(metrics[key], float), key
+    assert metrics["test/f1_macro"] > 0.5  # 5 balanced classes: chance is 0.2
+    predictions = [json.loads(line) for line in (demo_run / "predictions.jsonl").read_text().splitlines()]
+    assert len(predictions) == 60
+    assert set(predictions[0]) == {"id", "text", "gold", "predicted", "raw"}
+    assert (demo_run / "confusion_matrix.csv").read_text().startswith("gold\\predicted,")
+    assert (demo_run / "confusion_matrix.png").stat().st_size > 1000
+    config = (demo_run / ".hydra" / "config.yaml").read_text()
+    assert "noise: 0.2" in config and "kind: causal" in config
+
+
+def test_the_tested_checkpoint_is_the_best_validation_one(demo_run):
+    metrics = json.loads((demo_run / "metrics.json").read_text())
+    history = metrics["val/history"]
+    assert len(history) == 5
+    best = max(history, key=lambda h: h["f1"])  # the first maximum: a tie does not replace the best
+    assert metrics["test/checkpoint"] == f"best-epoch={best['epoch']}-step={best['step']}.ckpt"
+    assert metrics["val/best_f1"] == pytest.approx(best["f1"])
+
+
+def test_checkpoint_reloads_with_plain_torch_load(demo_run):
+    from atlantis.models.module import RelationLM
+
+    (path,) = (demo_run / "checkpoints").glob("best-*.ckpt")
+    checkpoint = torch.load(path)  # torch's defaults: weights_only=True
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["kind"] == "causal" and isinstance(hparams["labels"], list)
+    module = RelationLM.load_from_checkpoint(path)
+    assert module.labels == hparams["labels"]
+    state = checkpoint["state_dict"]
+    assert all(torch.equal(state[k], v) for k, v in module.state_dict().items())
+
+
+def test_runs_started_together_get_their_own_folders(tmp_path):
+    # Two jobs that fail fast (bad rate) still create their run folders first.
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "run.py", "experiment=demo", "noise=1.5"],
+            cwd=REPO,
+            env=dict(os.environ, ATLANTIS_OUTPUT_DIR=str(tmp_path / "outputs")),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    errors = [p.communicate()[1] for p in procs]
+    assert all(p.returncode != 0 for p in procs)
+    assert all("noise rate must be a number in [0, 1)" in e for e in errors)
+    dirs = [p for p in (tmp_path / "outputs" / "runs").glob("*/*") if p.is_dir()]
+    assert len(dirs) == 2, dirs
