@@ -17,7 +17,10 @@ from atlantis.data.tokenization import target_ids
 from atlantis.eval.outputs import write_confusion, write_predictions
 from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
-from atlantis.utils.io import atomic_write_json
+from atlantis.utils.io import atomic_write_json, atomic_write_jsonl
+from atlantis.weights.cache import ArtifactCache
+from atlantis.weights.diagnostics import plot_weights, weight_diagnostics
+from atlantis.weights.importance import METHOD_TERMS, ImportanceWeighter
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,45 @@ def build_loggers(cfg: dict, run_dir: Path) -> list:
     return loggers
 
 
+def job_summary(cfg: dict) -> dict:
+    """The settings a report groups by."""
+    return {
+        "dataset": cfg["dataset"]["name"],
+        "model": cfg["model"]["name"],
+        "method": cfg["method"]["name"],
+        "noise": cfg["noise"],
+        "noise_kind": cfg["noise_kind"]["name"],
+        "seed": cfg["seed"],
+        "reference": (cfg.get("reference") or {}).get("name") if cfg["method"]["name"] != "sft" else None,
+        "weights": cfg["method"].get("weights"),
+    }
+
+
+def apply_importance_weights(cfg: dict, datamodule, tokenizer, label_token_ids, run_dir: Path) -> dict:
+    """Compute (or reuse) the method's weights, put them on the train split, write weights.json and plots."""
+    cache = ArtifactCache(Path(cfg["paths"]["cache_dir"]))
+    weights, scores = ImportanceWeighter(cfg, datamodule, tokenizer, label_token_ids, cache).compute()
+    datamodule.set_train_weights(weights)
+    examples = datamodule.examples("train")
+    w = [weights[e.id] for e in examples]
+    labels = [e.label for e in examples]
+    noisy = [e.is_noisy for e in examples]
+    report = weight_diagnostics(w, labels, noisy)
+    report["cache"] = cache.events
+    atomic_write_json(run_dir / "weights.json", report)
+    plot_weights(run_dir / "weights.png", w, labels, noisy, f"{cfg['run_name']} weights")
+    rows = [
+        {"id": e.id, "label": e.label, "clean_label": e.clean_label, "is_noisy": e.is_noisy, "weight": weights[e.id],
+         **{f"logp_{k}": float(v[i]) for k, v in scores.items()}}
+        for i, e in enumerate(examples)
+    ]
+    atomic_write_jsonl(run_dir / "weights.jsonl", rows)
+    log.info(
+        "weights: AUROC clean-vs-noisy %s, ESS %.0f/%d", report["auroc_clean_vs_noisy"], report["ess"], report["n"]
+    )
+    return report
+
+
 def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     """Run one job (data, training, test) and write its outputs to `run_dir`; returns the metrics."""
     cfg = plain(cfg)
@@ -136,8 +178,11 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in labels]
 
     method = cfg["method"]["name"]
-    if method != "sft":
-        raise ValueError(f"unknown method {method!r}")
+    weight_report = None
+    if method in METHOD_TERMS:
+        weight_report = apply_importance_weights(cfg, datamodule, tokenizer, label_token_ids, run_dir)
+    elif method != "sft":
+        raise ValueError(f"unknown method {method!r}; expected sft or one of {sorted(METHOD_TERMS)}")
 
     model_cfg, train_cfg = cfg["model"], cfg["trainer"]
     module = RelationLM(
@@ -181,8 +226,12 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
             "noise": {"rate": cfg["noise"], "kind": cfg["noise_kind"]["name"]},
             "run_name": cfg["run_name"],
             "fallback": cfg.get("fallback"),
+            "config": job_summary(cfg),
         }
     )
+    if weight_report is not None:
+        metrics["weights"] = {k: weight_report[k] for k in ("auroc_clean_vs_noisy", "ess_fraction", "mean_weight_clean", "mean_weight_noisy")}
+        metrics["cache"] = weight_report["cache"]
     atomic_write_json(run_dir / "metrics.json", metrics)
     log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))
     return metrics

@@ -1,0 +1,129 @@
+"""Aggregate a multirun: mean +- std over seeds, each method minus the baseline with a bootstrap 95 % CI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from atlantis.utils.io import atomic_write_text
+
+GROUP = ["dataset", "model", "noise_kind", "noise", "method", "reference"]
+
+
+def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
+    """One row per job folder with a metrics.json: its settings, the metric and weight diagnostics."""
+    rows = []
+    for path in sorted(Path(root).rglob("metrics.json")):
+        metrics = json.loads(path.read_text())
+        config = metrics.get("config") or {}
+        weights = metrics.get("weights") or {}
+        row = {key: config.get(key) for key in (*GROUP, "seed")}
+        row.update(
+            run=str(path.parent.relative_to(root)) if path.parent != Path(root) else ".",
+            score=metrics.get(metric),
+            invalid_rate=metrics.get("test/invalid_rate"),
+            auroc=weights.get("auroc_clean_vs_noisy"),
+            ess_fraction=weights.get("ess_fraction"),
+        )
+        rows.append(row)
+    if not rows:
+        raise FileNotFoundError(f"no metrics.json under {root}")
+    frame = pd.DataFrame(rows)
+    frame["reference"] = frame["reference"].fillna("-")
+    return frame
+
+
+def bootstrap_diff(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean of a - b and its bootstrap 95 % interval (resampling seeds; paired when the seeds match)."""
+    rng = np.random.default_rng(seed)
+    if len(a) == len(b):
+        diffs = a - b
+        boots = rng.choice(diffs, size=(n_boot, len(diffs))).mean(axis=1)
+        return float(diffs.mean()), *np.percentile(boots, [2.5, 97.5]).tolist()
+    boots = rng.choice(a, size=(n_boot, len(a))).mean(axis=1) - rng.choice(b, size=(n_boot, len(b))).mean(axis=1)
+    return float(a.mean() - b.mean()), *np.percentile(boots, [2.5, 97.5]).tolist()
+
+
+def summarise(frame: pd.DataFrame, baseline: str = "sft") -> pd.DataFrame:
+    rows = []
+    for key, group in frame.groupby(GROUP, dropna=False, sort=True):
+        settings = dict(zip(GROUP, key, strict=True))
+        scores = group.sort_values("seed")["score"].to_numpy(dtype=float)
+        row = {
+            **settings,
+            "n_seeds": len(scores),
+            "mean": scores.mean(),
+            "std": scores.std(ddof=1) if len(scores) > 1 else 0.0,
+            "auroc": group["auroc"].mean(),
+            "ess_fraction": group["ess_fraction"].mean(),
+        }
+        base = frame[
+            (frame["method"] == baseline)
+            & (frame["dataset"] == settings["dataset"])
+            & (frame["model"] == settings["model"])
+            & (frame["noise"] == settings["noise"])
+            & (frame["noise_kind"] == settings["noise_kind"])
+        ]
+        if settings["method"] != baseline and len(base):
+            paired = group.merge(base[["seed", "score"]], on="seed", suffixes=("", "_base"))
+            if len(paired) == len(group):
+                diff, lo, hi = bootstrap_diff(paired["score"].to_numpy(float), paired["score_base"].to_numpy(float))
+            else:
+                diff, lo, hi = bootstrap_diff(scores, base["score"].to_numpy(float))
+            row.update({f"minus_{baseline}": diff, "ci_lo": lo, "ci_hi": hi})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
+    header = ["dataset", "model", "noise kind", "noise", "method", "reference", "seeds", metric, f"- {baseline} [95% CI]", "AUROC", "ESS/N"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, r in summary.iterrows():
+        diff = r.get(f"minus_{baseline}")
+        diff_text = "" if diff is None or pd.isna(diff) else f"{diff:+.4f} [{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
+        auroc = "" if pd.isna(r["auroc"]) else f"{r['auroc']:.3f}"
+        ess = "" if pd.isna(r["ess_fraction"]) else f"{r['ess_fraction']:.3f}"
+        lines.append(
+            f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {r['method']} | {r['reference']} | "
+            f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {ess} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for (method, reference), group in summary.groupby(["method", "reference"], sort=True):
+        group = group.groupby("noise", as_index=False).agg(mean=("mean", "mean"), std=("std", "mean"))
+        label = method if reference == "-" else f"{method} ({reference})"
+        ax.errorbar(group["noise"], group["mean"], yerr=group["std"], marker="o", capsize=3, label=label)
+    ax.set_xlabel("label-noise rate")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def write_report(root: str | Path, metric: str = "test/f1_official", out: str | Path | None = None, baseline: str = "sft") -> dict:
+    root = Path(root)
+    out = Path(out) if out else root
+    frame = load_runs(root, metric)
+    summary = summarise(frame, baseline)
+    paths = {"runs_csv": out / "report_runs.csv", "csv": out / "report.csv", "markdown": out / "report.md", "plot": out / "report.png"}
+    atomic_write_text(paths["runs_csv"], frame.to_csv(index=False))
+    atomic_write_text(paths["csv"], summary.to_csv(index=False))
+    title = f"# Report: {metric} ({len(frame)} runs under {root})\n\n"
+    atomic_write_text(paths["markdown"], title + to_markdown(summary, metric, baseline))
+    plot(summary, metric, paths["plot"])
+    return paths

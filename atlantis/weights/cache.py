@@ -1,0 +1,94 @@
+"""Content-addressed cache for reference checkpoints and score tables.
+
+Keys hash everything an entry depends on. Entries are written to a temporary folder and renamed into
+place, with a manifest holding each file's SHA-256; an entry whose manifest is missing or does not
+match is treated as absent and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+
+
+def cache_key(spec: dict) -> str:
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class ArtifactCache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.events: list[dict] = []  # what each lookup did: hit, computed or rebuilt (corrupt)
+
+    def entry_dir(self, kind: str, spec: dict) -> Path:
+        return self.root / kind / cache_key(spec)
+
+    def _valid(self, path: Path) -> bool:
+        manifest_path = path / MANIFEST
+        if not manifest_path.is_file():
+            return False
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            return all(_sha256(path / name) == digest for name, digest in manifest["files"].items())
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    def get_or_create(self, kind: str, spec: dict, build: Callable[[Path], None], name: str | None = None) -> Path:
+        """The folder of a complete entry; `build(tmp_dir)` writes its files when it is absent or corrupt."""
+        path = self.entry_dir(kind, spec)
+        label = name or kind
+        if path.exists():
+            if self._valid(path):
+                log.info("cache hit: %s (%s)", label, path)
+                self.events.append({"name": label, "key": path.name, "event": "hit"})
+                return path
+            log.warning("cache entry %s is incomplete or corrupt; rebuilding it", path)
+            shutil.rmtree(path, ignore_errors=True)
+            event = "rebuilt"
+        else:
+            event = "computed"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
+        try:
+            build(tmp)
+            files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+            (tmp / MANIFEST).write_text(json.dumps({"spec": spec, "files": files}, indent=1, default=str))
+            if path.exists():  # another job finished the same entry first: keep theirs
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.events.append({"name": label, "key": path.name, "event": event})
+        return path
+
+    def get_or_compute_json(self, kind: str, spec: dict, compute: Callable[[], object], name: str | None = None):
+        """A JSON-serialisable value, computed once per spec."""
+        holder = {}
+
+        def build(tmp: Path) -> None:
+            holder["value"] = compute()
+            (tmp / "value.json").write_text(json.dumps(holder["value"]))
+
+        path = self.get_or_create(kind, spec, build, name)
+        if "value" in holder:
+            return holder["value"]
+        return json.loads((path / "value.json").read_text())

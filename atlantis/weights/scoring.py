@@ -1,0 +1,87 @@
+"""Frozen scoring of every training example under a model: batched, length-sorted, no gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from atlantis.data.datamodule import Collator
+from atlantis.eval.decoding import score_candidates_causal, score_candidates_seq2seq
+from atlantis.models.loss import IGNORE_INDEX, shift_for_causal
+
+REDUCTIONS = ("sum", "mean", "label_set")
+SCORING_VERSION = 1  # bump when scores change meaning: it is part of every cache key
+
+
+def target_logprobs(model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of target-token log-probs, number of target tokens) per example of a batch."""
+    labels = batch["labels"]
+    if kind == "seq2seq":
+        decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
+        logits = model(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
+        ).logits
+    else:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits, labels = shift_for_causal(logits, labels)
+    token_nll = torch.nn.functional.cross_entropy(
+        logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(labels.shape)
+    return -token_nll.sum(dim=1), (labels != IGNORE_INDEX).sum(dim=1)
+
+
+def length_sorted_batches(features: list[dict], batch_size: int) -> list[list[int]]:
+    """Index batches of similar length, longest first (padding waste is small; OOM shows up at once)."""
+    order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.no_grad()
+def score_features(
+    model,
+    kind: str,
+    features: list[dict],
+    pad_token_id: int,
+    reduction: str = "sum",
+    label_token_ids: list[list[int]] | None = None,
+    batch_size: int = 16,
+    desc: str = "scoring",
+) -> np.ndarray:
+    """log p(y_i | x_i) for every feature, in feature order.
+
+    sum: sequence log-prob (target tokens + EOS); mean: per-token mean; label_set: the sequence log-prob
+    renormalised over the candidate labels (log-softmax over `label_token_ids`), a class posterior.
+    """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if reduction == "label_set" and not label_token_ids:
+        raise ValueError("reduction=label_set needs a closed label set (label_token_ids)")
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    collate = Collator(pad_token_id, kind)
+    scores = np.zeros(len(features), dtype=np.float64)
+    for indices in tqdm(length_sorted_batches(features, batch_size), desc=desc, unit="batch", leave=False):
+        batch = collate([features[i] for i in indices])
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        if reduction == "label_set":
+            if kind == "seq2seq":
+                cand = score_candidates_seq2seq(
+                    model, batch["input_ids"], batch["attention_mask"], label_token_ids, pad_token_id
+                )
+            else:
+                cand = score_candidates_causal(
+                    model, batch["prompt_ids"], batch["prompt_attention_mask"], label_token_ids, pad_token_id
+                )
+            posterior = torch.log_softmax(cand.double(), dim=1)
+            values = posterior.gather(1, batch["label_index"].unsqueeze(1)).squeeze(1)
+        else:
+            total, count = target_logprobs(model, kind, batch)
+            values = total if reduction == "sum" else total / count.clamp(min=1)
+        scores[indices] = values.double().cpu().numpy()
+    model.train(was_training)
+    bad = [features[i]["id"] for i in np.flatnonzero(~np.isfinite(scores))]
+    if bad:
+        raise FloatingPointError(f"{desc}: non-finite log-probs for {len(bad)} examples, e.g. ids {bad[:10]}")
+    return scores

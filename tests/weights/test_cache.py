@@ -1,0 +1,80 @@
+"""A second job that needs a reference or a score table reuses it; a corrupt entry is rebuilt."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from atlantis.data.tokenization import target_ids
+from atlantis.pipeline import build_datamodule
+from atlantis.weights.cache import ArtifactCache
+from atlantis.weights.importance import ImportanceWeighter
+from tests.conftest import REPO
+
+
+def job_config(tmp_path, reference="finetune", method="atlantis"):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=[
+                "experiment=demo",
+                f"method={method}",
+                f"reference={reference}",
+                "noise=0.3",
+                "dataset.synthetic_sizes=[60,10,10]",
+                "trainer.max_epochs=1",
+                f"paths.cache_dir={tmp_path}",
+            ],
+        )
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def weigh(cfg):
+    from atlantis.models.loading import load_tokenizer
+
+    tok = load_tokenizer("builtin")
+    dm = build_datamodule(cfg, tok)
+    dm.setup()
+    cands = [target_ids(tok, dm.builder, label) for label in dm.labels]
+    cache = ArtifactCache(cfg["paths"]["cache_dir"])
+    weights, _ = ImportanceWeighter(cfg, dm, tok, cands, cache).compute()
+    return weights, {e["name"]: e["event"] for e in cache.events}
+
+
+@pytest.mark.parametrize("reference", ["finetune", "crossfit"])
+def test_second_job_reuses_references_and_scores(tmp_path, reference):
+    cfg = job_config(tmp_path, reference)
+    first, events = weigh(cfg)
+    assert set(events.values()) == {"computed"}
+    assert "scores/reference/sum" in events
+    second, events = weigh(cfg)
+    # Only the three score tables are looked up: the references behind them are not even opened.
+    assert events == {"scores/large/sum": "hit", "scores/small/sum": "hit", "scores/reference/sum": "hit"}
+    assert second == first
+    # Another method over the same data reuses the same tables.
+    _, events = weigh(job_config(tmp_path, reference, method="ref_only"))
+    assert events == {"scores/reference/sum": "hit"}
+
+
+def test_corrupt_entries_are_rebuilt(tmp_path):
+    cfg = job_config(tmp_path)
+    first, _ = weigh(cfg)
+    table = next(p for p in (tmp_path / "scores").rglob("value.json"))
+    table.write_text(table.read_text()[:-20])  # a truncated write
+    for manifest in (tmp_path / "references").rglob("manifest.json"):
+        manifest.unlink()  # an interrupted reference
+    for other in (tmp_path / "scores").rglob("manifest.json"):
+        if other.parent != table.parent:
+            other.unlink()  # force the reference to be needed again
+    again, events = weigh(cfg)
+    assert "rebuilt" in events.values()
+    assert events["reference"] == "rebuilt"
+    assert again == pytest.approx(first)
+
+
+def test_different_noise_seed_is_a_different_entry(tmp_path):
+    weigh(job_config(tmp_path))
+    cfg = job_config(tmp_path)
+    cfg["seed"] = 1
+    _, events = weigh(cfg)
+    assert set(events.values()) == {"computed"}
