@@ -12,10 +12,11 @@ export ATLANTIS_MODELS_DIR ?= $(SHARED_DIR)/models
 endif
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test test-full lint format inspect report bench clean
+.PHONY: help install demo test test-full lint format inspect report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
+	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu
 
 help:  ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +47,28 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 
 inspect: $(STAMP)  ## print a few examples token by token with roles (ARGS="model=tiny model.kind=causal")
 	$(PY) -m atlantis.data.inspect_cli $(ARGS)
+
+report: $(STAMP)  ## tables and a plot from a multirun: make report DIR=outputs/multiruns/...
+	@test -n "$(DIR)" || (echo "usage: make report DIR=<multirun folder>"; exit 2)
+	$(PY) -m atlantis.report $(DIR)
+
+# One target per table or figure of the seed study (sweeps/*.yaml). LAUNCHER=joblib or slurm to go wide.
+LAUNCHER ?= basic
+SWEEP = $(PY) run.py -m --config-dir sweeps --config-name $(1) launcher=$(LAUNCHER) $(ARGS)
+sweep-semeval-flan-t5: $(STAMP)  ## SemEval, Flan-T5 small->base, SFT vs ATLANTIS, 3 seeds
+	$(call SWEEP,semeval_flan_t5)
+sweep-semeval-qwen2: $(STAMP)  ## SemEval, both Qwen2 pairs
+	$(call SWEEP,semeval_qwen2)
+sweep-conll04-qwen2: $(STAMP)  ## CoNLL04, both Qwen2 pairs
+	$(call SWEEP,conll04_qwen2)
+sweep-weak-labels: $(STAMP)  ## 20 % LLM-like weak labels, every weighting method
+	$(call SWEEP,weak_labels_20)
+sweep-noise-rate: $(STAMP)  ## noise rate 0-0.5, SFT vs ATLANTIS (finetune, crossfit)
+	$(call SWEEP,noise_rate_sweep)
+sweep-weight-ablation: $(STAMP)  ## reduction x per-class x clipping x reference
+	$(call SWEEP,weight_ablation)
+sweep-smollm2-cpu: $(STAMP)  ## the CPU study with real SmolLM2 weights (about an hour on 2 cores)
+	$(call SWEEP,smollm2_cpu_study)
 
 clean:  ## remove outputs and caches (keeps .venv/)
 	rm -rf outputs .cache .pytest_cache .ruff_cache

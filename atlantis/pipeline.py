@@ -154,8 +154,14 @@ def apply_importance_weights(cfg: dict, datamodule, tokenizer, label_token_ids, 
     atomic_write_json(run_dir / "weights.json", report)
     plot_weights(run_dir / "weights.png", w, labels, noisy, f"{cfg['run_name']} weights")
     rows = [
-        {"id": e.id, "label": e.label, "clean_label": e.clean_label, "is_noisy": e.is_noisy, "weight": weights[e.id],
-         **{f"logp_{k}": float(v[i]) for k, v in scores.items()}}
+        {
+            "id": e.id,
+            "label": e.label,
+            "clean_label": e.clean_label,
+            "is_noisy": e.is_noisy,
+            "weight": weights[e.id],
+            **{f"logp_{k}": float(v[i]) for k, v in scores.items()},
+        }
         for i, e in enumerate(examples)
     ]
     atomic_write_jsonl(run_dir / "weights.jsonl", rows)
@@ -181,8 +187,12 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     weight_report = None
     if method in METHOD_TERMS:
         weight_report = apply_importance_weights(cfg, datamodule, tokenizer, label_token_ids, run_dir)
+    elif method == "iw_sft":
+        cache = ArtifactCache(Path(cfg["paths"]["cache_dir"]))
+        weighter = ImportanceWeighter(cfg, datamodule, tokenizer, label_token_ids, cache)
+        datamodule.set_train_column("start_logp", weighter.start_logprobs())
     elif method != "sft":
-        raise ValueError(f"unknown method {method!r}; expected sft or one of {sorted(METHOD_TERMS)}")
+        raise ValueError(f"unknown method {method!r}; expected sft, iw_sft or one of {sorted(METHOD_TERMS)}")
 
     model_cfg, train_cfg = cfg["model"], cfg["trainer"]
     module = RelationLM(
@@ -201,6 +211,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         gradient_checkpointing=train_cfg.get("gradient_checkpointing", False),
         trainable_layers=train_cfg.get("trainable_layers"),
         cache_dir=cfg["paths"]["cache_dir"],
+        iw_sft_clip=cfg["method"].get("clip") if method == "iw_sft" else None,
         tokenizer_object=tokenizer,
     )
     loggers = build_loggers(cfg, run_dir)
@@ -230,7 +241,10 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         }
     )
     if weight_report is not None:
-        metrics["weights"] = {k: weight_report[k] for k in ("auroc_clean_vs_noisy", "ess_fraction", "mean_weight_clean", "mean_weight_noisy")}
+        metrics["weights"] = {
+            k: weight_report[k]
+            for k in ("auroc_clean_vs_noisy", "ess_fraction", "mean_weight_clean", "mean_weight_noisy")
+        }
         metrics["cache"] = weight_report["cache"]
     atomic_write_json(run_dir / "metrics.json", metrics)
     log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))

@@ -29,8 +29,12 @@ def mark_entities(tokens: list[str], head: dict, tail: dict) -> str:
         for tag, span in (("e2", tail), ("e1", head)):
             if i == span["end"] - 1:
                 out.append(f"</{tag}>")
-    return " ".join(out).replace("<e1> ", "<e1>").replace("<e2> ", "<e2>").replace(" </e1>", "</e1>").replace(
-        " </e2>", "</e2>"
+    return (
+        " ".join(out)
+        .replace("<e1> ", "<e1>")
+        .replace("<e2> ", "<e2>")
+        .replace(" </e1>", "</e1>")
+        .replace(" </e2>", "</e2>")
     )
 
 
@@ -124,5 +128,7 @@ def load_conll04(
     rows = datasets.load_dataset(hub_id, split=HUB_SPLITS[split])
     examples = []
     for index, row in enumerate(rows):
-        examples += sentence_to_examples(dict(row), split, index, f"{hub_id}[{split}] row {index}", include_no_relation)
+        examples += sentence_to_examples(
+            dict(row), split, index, f"{hub_id}[{split}] row {index}", include_no_relation
+        )
     return examples

@@ -51,6 +51,8 @@ class Collator:
             "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0),
             "labels": pad([f["labels"] for f in features], IGNORE_INDEX),
             "weight": torch.tensor([f.get("weight", 1.0) for f in features], dtype=torch.float32),
+            # The start model's sequence log-prob, for iw-SFT's dynamic weight (0 when unused).
+            "start_logp": torch.tensor([f.get("start_logp", 0.0) for f in features], dtype=torch.float64),
             "label_index": torch.tensor([f["label_index"] for f in features], dtype=torch.long),
             "index": torch.tensor([f["index"] for f in features], dtype=torch.long),
             "ids": [f["id"] for f in features],
@@ -126,7 +128,10 @@ class RelationDataModule(L.LightningDataModule):
             if encoded.n_dropped:
                 log.warning(
                     "%s: dropped %d of %d examples whose target does not fit (first ids: %s)",
-                    name, encoded.n_dropped, len(examples), encoded.dropped_ids[:5],
+                    name,
+                    encoded.n_dropped,
+                    len(examples),
+                    encoded.dropped_ids[:5],
                 )
             if not encoded.features:
                 raise ValueError(f"{name}: every example was dropped; raise max_length / max_target_length")
@@ -138,12 +143,16 @@ class RelationDataModule(L.LightningDataModule):
 
     def set_train_weights(self, weights: Mapping[str, float]) -> None:
         """Per-example loss weights by example id; every kept training example needs one."""
+        self.set_train_column("weight", weights)
+
+    def set_train_column(self, name: str, values: Mapping[str, float]) -> None:
+        """A per-example value by id on every kept training example (e.g. iw-SFT's start log-probs)."""
         self.setup()
-        missing = [f["id"] for f in self.features["train"] if f["id"] not in weights]
+        missing = [f["id"] for f in self.features["train"] if f["id"] not in values]
         if missing:
-            raise KeyError(f"no weight for {len(missing)} training examples, e.g. {missing[:5]}")
+            raise KeyError(f"no {name} for {len(missing)} training examples, e.g. {missing[:5]}")
         for feature in self.features["train"]:
-            feature["weight"] = float(weights[feature["id"]])
+            feature[name] = float(values[feature["id"]])
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         return DataLoader(

@@ -22,7 +22,14 @@ def main(cfg: DictConfig) -> None:
     cfg = plain(cfg)
     tokenizer = load_tokenizer_or_fallback(cfg)
     datamodule = build_datamodule(cfg, tokenizer)
-    print(print_examples(datamodule, split=cfg.get("inspect_split", "train"), n=cfg.get("inspect_n", 2), per_token=cfg.get("per_token", False)))
+    print(
+        print_examples(
+            datamodule,
+            split=cfg.get("inspect_split", "train"),
+            n=cfg.get("inspect_n", 2),
+            per_token=cfg.get("per_token", False),
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import re
+from collections.abc import Sequence
 
 from atlantis.data.examples import RelationExample
 
@@ -14,6 +13,7 @@ _BRACKETS = re.compile(r"<(/?)(e[12])>")
 def _cannot_spell(tokenizer, text: str) -> bool:
     unk = tokenizer.unk_token_id
     return unk is not None and unk in tokenizer(text, add_special_tokens=False)["input_ids"]
+
 
 DEFAULT_TEMPLATE = (
     "Classify the relation between the marked entities.\n"

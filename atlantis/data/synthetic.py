@@ -30,11 +30,26 @@ TEMPLATES = {
     ],
 }
 WORDS = {
-    "Cause-Effect": (["storm", "fire", "virus", "flood", "quake", "spark"], ["damage", "panic", "fever", "outage", "delay", "smoke"]),
-    "Component-Whole": (["wheel", "engine", "handle", "screen", "leaf", "door"], ["car", "machine", "cup", "phone", "tree", "house"]),
-    "Content-Container": (["letter", "coin", "wine", "key", "milk", "ring"], ["box", "jar", "bottle", "drawer", "bag", "case"]),
-    "Product-Producer": (["bread", "chair", "song", "vase", "shoe", "film"], ["baker", "carpenter", "band", "potter", "factory", "studio"]),
-    "Other": (["cat", "lamp", "river", "teacher", "pencil", "cloud"], ["dog", "table", "bridge", "student", "paper", "hill"]),
+    "Cause-Effect": (
+        ["storm", "fire", "virus", "flood", "quake", "spark"],
+        ["damage", "panic", "fever", "outage", "delay", "smoke"],
+    ),
+    "Component-Whole": (
+        ["wheel", "engine", "handle", "screen", "leaf", "door"],
+        ["car", "machine", "cup", "phone", "tree", "house"],
+    ),
+    "Content-Container": (
+        ["letter", "coin", "wine", "key", "milk", "ring"],
+        ["box", "jar", "bottle", "drawer", "bag", "case"],
+    ),
+    "Product-Producer": (
+        ["bread", "chair", "song", "vase", "shoe", "film"],
+        ["baker", "carpenter", "band", "potter", "factory", "studio"],
+    ),
+    "Other": (
+        ["cat", "lamp", "river", "teacher", "pencil", "cloud"],
+        ["dog", "table", "bridge", "student", "paper", "hill"],
+    ),
 }
 LABELS = list(TEMPLATES)
 

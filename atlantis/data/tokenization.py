@@ -28,7 +28,9 @@ def target_ids(tokenizer, builder: PromptBuilder, label: str) -> list[int]:
     return _ids(tokenizer, builder.target(label)) + [tokenizer.eos_token_id]
 
 
-def prompt_ids(tokenizer, builder: PromptBuilder, example: RelationExample, budget: int) -> tuple[list[int], bool] | None:
+def prompt_ids(
+    tokenizer, builder: PromptBuilder, example: RelationExample, budget: int
+) -> tuple[list[int], bool] | None:
     """Prompt ids within `budget` tokens, cutting the end of the sentence if needed; None if it cannot fit."""
     suffix = [tokenizer.eos_token_id] if builder.kind == "seq2seq" else []
     ids = _ids(tokenizer, builder.prompt(example)) + suffix

@@ -31,7 +31,9 @@ def confusion_matrix(gold: Sequence[int], pred: Sequence[int], n_labels: int) ->
     return multiclass_confusion_matrix(pred_t, gold_t, num_classes=n_labels + 1)
 
 
-def semeval_official_f1(gold: Sequence[str], pred: Sequence[str | None], directed: bool = True, negative: str = "Other") -> float:
+def semeval_official_f1(
+    gold: Sequence[str], pred: Sequence[str | None], directed: bool = True, negative: str = "Other"
+) -> float:
     """Macro-F1 (0-1) as the official Perl scorer v1.2 computes it, excluding `negative`.
 
     directed=True: "(9+1)-way evaluation with directionality taken into account" (the official score);

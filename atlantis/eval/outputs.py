@@ -47,8 +47,15 @@ def write_confusion(run_dir: Path, matrix: list[list[int]], labels: list[str], t
     for i in range(counts.shape[0]):
         for j in range(counts.shape[1]):
             if counts[i, j]:
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=6,
-                        color="white" if counts[i, j] > counts.max() / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color="white" if counts[i, j] > counts.max() / 2 else "black",
+                )
     fig.tight_layout()
     tmp = run_dir / ".confusion_matrix.tmp.png"
     fig.savefig(tmp, dpi=120)

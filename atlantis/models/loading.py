@@ -27,7 +27,9 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None):
 
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token is None:
-        log.warning("tokenizer %s has no pad token; using its EOS token %r for padding", name_or_path, tokenizer.eos_token)
+        log.warning(
+            "tokenizer %s has no pad token; using its EOS token %r for padding", name_or_path, tokenizer.eos_token
+        )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 

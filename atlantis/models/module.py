@@ -44,6 +44,7 @@ class RelationLM(L.LightningModule):
         gradient_checkpointing: bool = False,
         trainable_layers: int | None = None,
         cache_dir: str | None = None,
+        iw_sft_clip: list[float] | None = None,
         tokenizer_object=None,
     ):
         super().__init__()
@@ -57,6 +58,7 @@ class RelationLM(L.LightningModule):
         self.model = build_model(
             model, kind, len(self.tokenizer), self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, cache_dir
         )
+        self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes (dropout)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
         if trainable_layers is not None:
@@ -86,12 +88,23 @@ class RelationLM(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         nll = self.example_nll(batch)
         weights = batch["weight"]
+        if self.hparams.iw_sft_clip is not None:
+            weights = weights * self.iw_sft_weights(nll.detach(), batch)
         loss = weighted_batch_loss(nll, weights)
         size = nll.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/nll", nll.mean(), batch_size=size)
         self.log("train/weight_mean", weights.mean(), batch_size=size)
         return loss
+
+    def iw_sft_weights(self, nll: torch.Tensor, batch: dict) -> torch.Tensor:
+        """iw-SFT: p_theta(y|x) / p_theta0(y|x) per sequence, clamped; p_theta0 comes precomputed in the batch."""
+        n_targets = (batch["labels"] != -100).sum(dim=1)
+        if self.kind == "causal":
+            n_targets = (batch["labels"][:, 1:] != -100).sum(dim=1)
+        logp_now = -nll * n_targets
+        lo, hi = self.hparams.iw_sft_clip
+        return torch.exp(logp_now - batch["start_logp"].to(logp_now.dtype)).clamp(lo, hi)
 
     # ---- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
@@ -136,7 +149,9 @@ class RelationLM(L.LightningModule):
         report = classification_report(
             [r["gold"] for r in records], [r["pred"] for r in records], self.labels, self.hparams.negative_label
         )
-        metrics = {f"{stage}/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")}
+        metrics = {
+            f"{stage}/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")
+        }
         metrics[f"{stage}/f1"] = report[self.hparams.monitor_metric]
         self.log_dict(metrics, prog_bar=stage == "val", sync_dist=True)
         return report

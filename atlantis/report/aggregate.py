@@ -79,7 +79,19 @@ def summarise(frame: pd.DataFrame, baseline: str = "sft") -> pd.DataFrame:
 
 
 def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
-    header = ["dataset", "model", "noise kind", "noise", "method", "reference", "seeds", metric, f"- {baseline} [95% CI]", "AUROC", "ESS/N"]
+    header = [
+        "dataset",
+        "model",
+        "noise kind",
+        "noise",
+        "method",
+        "reference",
+        "seeds",
+        metric,
+        f"- {baseline} [95% CI]",
+        "AUROC",
+        "ESS/N",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         diff = r.get(f"minus_{baseline}")
@@ -115,12 +127,19 @@ def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
     tmp.replace(path)
 
 
-def write_report(root: str | Path, metric: str = "test/f1_official", out: str | Path | None = None, baseline: str = "sft") -> dict:
+def write_report(
+    root: str | Path, metric: str = "test/f1_official", out: str | Path | None = None, baseline: str = "sft"
+) -> dict:
     root = Path(root)
     out = Path(out) if out else root
     frame = load_runs(root, metric)
     summary = summarise(frame, baseline)
-    paths = {"runs_csv": out / "report_runs.csv", "csv": out / "report.csv", "markdown": out / "report.md", "plot": out / "report.png"}
+    paths = {
+        "runs_csv": out / "report_runs.csv",
+        "csv": out / "report.csv",
+        "markdown": out / "report.md",
+        "plot": out / "report.png",
+    }
     atomic_write_text(paths["runs_csv"], frame.to_csv(index=False))
     atomic_write_text(paths["csv"], summary.to_csv(index=False))
     title = f"# Report: {metric} ({len(frame)} runs under {root})\n\n"

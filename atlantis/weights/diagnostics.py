@@ -73,7 +73,9 @@ def plot_weights(path: Path, weights, labels, is_noisy, title: str) -> None:
     right.set_xticks(x, classes, rotation=60, ha="right", fontsize=7)
     right.legend()
     auroc = diag["auroc_clean_vs_noisy"]
-    fig.suptitle(f"{title} | ESS {diag['ess']:.0f}/{diag['n']} | AUROC " + ("n/a" if auroc is None else f"{auroc:.3f}"))
+    fig.suptitle(
+        f"{title} | ESS {diag['ess']:.0f}/{diag['n']} | AUROC " + ("n/a" if auroc is None else f"{auroc:.3f}")
+    )
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -66,7 +66,9 @@ class ImportanceWeighter:
     # ---- models ------------------------------------------------------------------------------
     def _build(self, spec: dict):
         tok = self.tokenizer
-        model = build_model(spec, self.kind, len(tok), tok.pad_token_id, tok.eos_token_id, self.cfg["paths"]["cache_dir"])
+        model = build_model(
+            spec, self.kind, len(tok), tok.pad_token_id, tok.eos_token_id, self.cfg["paths"]["cache_dir"]
+        )
         return model.to(self.device)
 
     def _make_small_module(self) -> RelationLM:
@@ -115,14 +117,17 @@ class ImportanceWeighter:
         )
 
     def _score_table(self, term: str, reduction: str) -> np.ndarray:
-        spec = {"data": self.data_spec(), "term": term, "reduction": reduction}
+        # Keyed by the model, not the role: a pair whose small and large base are one model shares a table.
+        spec = {"data": self.data_spec(), "reduction": reduction}
         if term == "reference":
             spec["reference"] = self.reference_spec()
         else:
             spec["model"] = self.cfg["model"][term]
 
         def compute() -> dict:
-            return dict(zip([f["id"] for f in self.features], self._compute_scores(term, reduction).tolist(), strict=True))
+            return dict(
+                zip([f["id"] for f in self.features], self._compute_scores(term, reduction).tolist(), strict=True)
+            )
 
         table = self.cache.get_or_compute_json("scores", spec, compute, name=f"scores/{term}/{reduction}")
         return np.array([table[f["id"]] for f in self.features], dtype=np.float64)
@@ -146,13 +151,20 @@ class ImportanceWeighter:
             path = self._finetuned_reference_dir(self.features, None)
             return self._score(self._build({"name_or_path": str(path)}), self.features, reduction, "p_r finetuned")
         scores = np.zeros(len(self.features))
-        for fold, held_out in enumerate(crossfit_folds(len(self.features), self.reference.get("folds", 3), self.cfg["seed"])):
+        for fold, held_out in enumerate(
+            crossfit_folds(len(self.features), self.reference.get("folds", 3), self.cfg["seed"])
+        ):
             held = set(held_out.tolist())
             train = [f for i, f in enumerate(self.features) if i not in held]
             path = self._finetuned_reference_dir(train, fold)
             model = self._build({"name_or_path": str(path)})
             scores[held_out] = self._score(model, [self.features[i] for i in held_out], reduction, f"p_r fold {fold}")
         return scores
+
+    def start_logprobs(self) -> dict[str, float]:
+        """The large base's sequence log-prob of every training example (iw-SFT's frozen start)."""
+        scores = self._score_table("large", "sum")
+        return dict(zip([f["id"] for f in self.features], scores.tolist(), strict=True))
 
     # ---- weights -----------------------------------------------------------------------------
     def compute(self) -> tuple[dict[str, float], dict]:

@@ -31,7 +31,10 @@ def finetune_small(
     L.seed_everything(seed, workers=True)
     module = make_module()
     loader = torch.utils.data.DataLoader(
-        FeatureDataset([dict(f, weight=1.0) for f in features]), batch_size=batch_size, shuffle=True, collate_fn=collate
+        FeatureDataset([dict(f, weight=1.0) for f in features]),
+        batch_size=batch_size,
+        shuffle=True,
+        collate_fn=collate,
     )
     on_gpu = torch.cuda.is_available()
     trainer = L.Trainer(

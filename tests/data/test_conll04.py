@@ -55,8 +55,14 @@ def sentence(**overrides):
         ('[{"tokens": ["a"]', r"bad.json:1:\d+: malformed JSON"),
         ("", "the file is empty"),
         (json.dumps({"tokens": []}), "expected a JSON array"),
-        (json.dumps([sentence(relations=[{"type": "Loves", "head": 0, "tail": 1}])]), "record 0 relation 0: unknown label 'Loves'"),
-        (json.dumps([sentence(relations=[{"type": "Kill", "head": 0, "tail": 5}])]), "record 0: relation 0 has head 0, tail 5"),
+        (
+            json.dumps([sentence(relations=[{"type": "Loves", "head": 0, "tail": 1}])]),
+            "record 0 relation 0: unknown label 'Loves'",
+        ),
+        (
+            json.dumps([sentence(relations=[{"type": "Kill", "head": 0, "tail": 5}])]),
+            "record 0: relation 0 has head 0, tail 5",
+        ),
         (json.dumps([sentence(entities=[{"type": "Peop", "start": 3, "end": 9}])]), "record 0: entity 0 has span"),
         (json.dumps([sentence(), {"tokens": ["x"]}]), "record 1: missing key 'entities'"),
     ],

@@ -48,7 +48,9 @@ def test_confusable_flips_direction_on_directed_labels():
 
 
 def test_llm_like_mass_lands_on_attractors(examples):
-    noisy = inject_noise(examples, 0.4, "llm_like", LABELS, seed=1, attractors=["Other", "Cause-Effect"], attractor_mass=0.8)
+    noisy = inject_noise(
+        examples, 0.4, "llm_like", LABELS, seed=1, attractors=["Other", "Cause-Effect"], attractor_mass=0.8
+    )
     corrupted = [e.label for e in noisy if e.is_noisy]
     on_attractors = sum(label in ("Other", "Cause-Effect") for label in corrupted) / len(corrupted)
     # 80 % by construction plus a uniform share of the rest; uniform noise would put about 2/5 there.

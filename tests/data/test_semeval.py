@@ -57,7 +57,10 @@ def test_crlf_and_lf_parse_alike(tmp_path):
         ('1 "no tab"\nOther\nComment:\n\n', r"TRAIN_FILE.TXT:1: expected `<id>\\t"),
         ('1\t"The child was there."\nOther\nComment:\n\n', "TRAIN_FILE.TXT:1 \\(id 1\\): expected exactly one <e1>"),
         ('1\t"<e1>a</e1> <e1>b</e1> <e2>c</e2>"\nOther\nComment:\n\n', "found 2"),
-        ('1\t"<e1>a</e1> <e2>c</e2>"\nFriend-Of(e1,e2)\nComment:\n\n', "TRAIN_FILE.TXT:2 \\(id 1\\): unknown label 'Friend-Of"),
+        (
+            '1\t"<e1>a</e1> <e2>c</e2>"\nFriend-Of(e1,e2)\nComment:\n\n',
+            "TRAIN_FILE.TXT:2 \\(id 1\\): unknown label 'Friend-Of",
+        ),
         ('1\t"<e1>a</e1> <e2>c</e2>"\nOther\nNo comment\n\n', "TRAIN_FILE.TXT:3: expected a `Comment:`"),
         ("\n\n", "the file is empty"),
         (GOOD_RECORD + GOOD_RECORD, "id 1 appears twice"),

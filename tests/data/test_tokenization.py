@@ -39,7 +39,11 @@ def test_masking_only_the_target_is_trained(tokenizer, kind):
         assert examples[example_id].head in prompt and label not in prompt.split("Relation:")[-1]
         # Padding is never a target, and pad positions carry -100 labels.
         labels = batch["labels"][row]
-        assert all(labels[i] == IGNORE_INDEX for i, (p, _, r) in enumerate(rows) if r == "pad" and p == "input" and kind == "causal")
+        assert all(
+            labels[i] == IGNORE_INDEX
+            for i, (p, _, r) in enumerate(rows)
+            if r == "pad" and p == "input" and kind == "causal"
+        )
     assert batch["weight"].tolist() == [1.0] * len(batch["ids"])
     assert len(batch["ids"]) == batch["input_ids"].shape[0]
 

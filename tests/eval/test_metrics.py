@@ -13,11 +13,15 @@ def perl_scores(perl, scorer_dir, proposed_path, key_path) -> tuple[float, float
     """(official score, directionality-ignored macro-F1) as the Perl scorer prints them, in percent."""
     out = subprocess.run(
         [perl, str(scorer_dir / "semeval2010_task8_scorer-v1.2.pl"), str(proposed_path), str(key_path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     official = float(re.search(r"macro-averaged F1 = ([\d.]+)%", out).group(1))
     undirected_block = out.split("<<< (9+1)-WAY EVALUATION IGNORING DIRECTIONALITY >>>")[1]
-    undirected = float(re.search(r"MACRO-averaged result \(excluding Other\):\nP = .*F1 = +([\d.]+)%", undirected_block).group(1))
+    undirected = float(
+        re.search(r"MACRO-averaged result \(excluding Other\):\nP = .*F1 = +([\d.]+)%", undirected_block).group(1)
+    )
     return official, undirected
 
 
@@ -58,7 +62,10 @@ def test_parity_with_the_official_perl_scorer(semeval_dir, perl, tmp_path, seed)
     # The same figure through the index-based report used in training (invalid = skipped).
     labels = list(DIRECTED_LABELS)
     report = classification_report(
-        [labels.index(gold[i]) for i in ids], [labels.index(pred[i]) if i in pred else INVALID for i in ids], labels, "Other"
+        [labels.index(gold[i]) for i in ids],
+        [labels.index(pred[i]) if i in pred else INVALID for i in ids],
+        labels,
+        "Other",
     )
     assert f"{100 * report['f1_official']:.2f}" == f"{official:.2f}"
     # Collapsed labels: the official figure is the scorer's directionality-ignored one.
@@ -78,7 +85,9 @@ def test_parity_on_the_scorers_own_test_vectors(semeval_dir, perl, n):
     key, proposed = read_pairs(scorer / f"answer_key{n}.txt"), read_pairs(scorer / f"proposed_answer{n}.txt")
     official, _ = perl_scores(perl, scorer, scorer / f"proposed_answer{n}.txt", scorer / f"answer_key{n}.txt")
     ids = list(key)
-    assert f"{100 * semeval_official_f1([key[i] for i in ids], [proposed.get(i) for i in ids]):.2f}" == f"{official:.2f}"
+    assert (
+        f"{100 * semeval_official_f1([key[i] for i in ids], [proposed.get(i) for i in ids]):.2f}" == f"{official:.2f}"
+    )
 
 
 def test_report_on_a_hand_computed_case():

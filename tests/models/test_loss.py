@@ -32,9 +32,7 @@ def test_per_example_nll_is_the_mean_over_its_target_tokens():
 def test_weights_scale_each_examples_share():
     logits, labels = random_batch()
     weights = torch.tensor([0.0, 2.0, 1.0, 0.5])
-    per_example = torch.stack(
-        [F.cross_entropy(logits[i], labels[i], ignore_index=IGNORE_INDEX) for i in range(4)]
-    )
+    per_example = torch.stack([F.cross_entropy(logits[i], labels[i], ignore_index=IGNORE_INDEX) for i in range(4)])
     torch.testing.assert_close(weighted_nll(logits, labels, weights), (weights * per_example).sum() / 4)
     # A zero weight removes the example: its logits get no gradient.
     logits.requires_grad_(True)

@@ -38,7 +38,9 @@ def test_parameters_change_after_one_step(kind):
 
     module, dm = build(kind)
     before = {n: p.detach().clone() for n, p in module.model.named_parameters()}
-    trainer = L.Trainer(max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0)
+    trainer = L.Trainer(
+        max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0
+    )
     trainer.fit(module, datamodule=dm)
     changed = [n for n, p in module.model.named_parameters() if not torch.equal(before[n], p)]
     # Every trained tensor moved (an untied embedding row set can stay put if unused, so count).
@@ -75,7 +77,9 @@ def test_label_scoring_equals_full_forward_per_candidate():
         if kind == "seq2seq":
             fast = score_candidates_seq2seq(module.model, batch["input_ids"], batch["attention_mask"], cands, pad)
         else:
-            fast = score_candidates_causal(module.model, batch["prompt_ids"], batch["prompt_attention_mask"], cands, pad)
+            fast = score_candidates_causal(
+                module.model, batch["prompt_ids"], batch["prompt_attention_mask"], cands, pad
+            )
         for row, feature in enumerate(dm.features["validation"][:5]):
             for c, cand in enumerate(cands):
                 prompt = feature["prompt_ids"]
@@ -98,3 +102,34 @@ def test_generation_decoder_counts_invalid_outputs():
     # An untrained model rarely spells a label: those outputs are invalid (-1), never mapped to a class.
     assert all(p == -1 or raw[i].strip() == module.labels[p] for i, p in enumerate(predicted))
     assert -1 in predicted
+
+
+def test_model_loaded_from_a_checkpoint_trains_in_train_mode(tmp_path):
+    """from_pretrained returns eval mode (dropout off); the module must train in train mode."""
+    from atlantis.models.loading import tiny_model
+
+    tok = load_tokenizer("builtin")
+    tiny_model("seq2seq", len(tok), tok.pad_token_id, tok.eos_token_id, **SIZES["seq2seq"]).save_pretrained(tmp_path)
+    module, _ = build("seq2seq")
+    reloaded = RelationLM(
+        model={"name_or_path": str(tmp_path)},
+        kind="seq2seq",
+        tokenizer="builtin",
+        labels=module.labels,
+        label_token_ids=module.label_token_ids,
+        tokenizer_object=tok,
+    )
+    assert reloaded.model.training and all(m.training for m in reloaded.model.modules())
+
+
+def test_iw_sft_weight_is_the_clamped_gap_to_the_start_model():
+    module, dm = build("causal", iw_sft_clip=[0.5, 2.0])
+    batch = dm.collator(dm.features["train"][:4])
+    nll = module.example_nll(batch).detach()
+    n_targets = (batch["labels"][:, 1:] != -100).sum(dim=1)
+    logp = -nll * n_targets
+    batch["start_logp"] = (logp + torch.tensor([0.0, 0.1, -5.0, 5.0])).double()
+    w = module.iw_sft_weights(nll, batch)
+    torch.testing.assert_close(
+        w, torch.tensor([1.0, float(torch.exp(torch.tensor(-0.1))), 2.0, 0.5]), atol=1e-5, rtol=1e-5
+    )

@@ -20,7 +20,7 @@ def by_hand(values):
 
 def raw_w():
     # W_i = p_L / p_S * p_r, computed with probabilities (fine at this scale).
-    return np.array([math.exp(l) / math.exp(s) * math.exp(r) for l, s, r in zip(LARGE, SMALL, REF, strict=True)])
+    return np.array([math.exp(lg) / math.exp(sm) * math.exp(rf) for lg, sm, rf in zip(LARGE, SMALL, REF, strict=True)])
 
 
 def scores():
@@ -33,7 +33,9 @@ def test_global_normalisation_matches_the_formula():
 
 
 def test_ablation_terms():
-    np.testing.assert_allclose(normalise_weights(log_weights(scores(), ("reference",))), by_hand(np.exp(REF)), atol=1e-6)
+    np.testing.assert_allclose(
+        normalise_weights(log_weights(scores(), ("reference",))), by_hand(np.exp(REF)), atol=1e-6
+    )
     ratio = np.exp(LARGE) / np.exp(SMALL)
     np.testing.assert_allclose(normalise_weights(log_weights(scores(), ("large", "small"))), by_hand(ratio), atol=1e-6)
 

@@ -37,7 +37,10 @@ def one_at_a_time(model, kind, prompt, target):
 def test_reductions_match_hand_computation(setup):
     kind, tok, dm, model, cands = setup
     features = dm.features["train"]
-    got = {r: score_features(model, kind, features, tok.pad_token_id, r, cands, batch_size=5) for r in ("sum", "mean", "label_set")}
+    got = {
+        r: score_features(model, kind, features, tok.pad_token_id, r, cands, batch_size=5)
+        for r in ("sum", "mean", "label_set")
+    }
     for i, f in enumerate(features):
         target = cands[f["label_index"]]
         total = one_at_a_time(model, kind, f["prompt_ids"], target)

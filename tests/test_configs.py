@@ -1,0 +1,59 @@
+"""Every config composes; every sweep file expands to the jobs it promises."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import OmegaConf
+
+from tests.conftest import REPO
+
+SWEEPS = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
+GROUPS = {
+    group: sorted(p.stem for p in (REPO / "conf" / group).glob("*.yaml"))
+    for group in ("dataset", "model", "method", "noise_kind", "reference", "logger", "trainer")
+}
+
+
+def compose_job(config_dir, name="config", overrides=()):
+    with initialize_config_dir(str(config_dir), version_base="1.3"):
+        return compose(name, overrides=list(overrides), return_hydra_config=True)
+
+
+@pytest.mark.parametrize(("group", "option"), [(g, o) for g, options in GROUPS.items() for o in options])
+def test_every_option_composes(group, option):
+    overrides = [f"{group}={option}"]
+    if group == "noise_kind" and option == "file":
+        overrides.append("noise_kind.predictions_file=weak.jsonl")
+    cfg = compose_job(REPO / "conf", overrides=overrides)
+    OmegaConf.resolve(cfg.model)
+    assert cfg.noise == 0.0 and cfg.model.kind in ("seq2seq", "causal")
+
+
+def test_trainer_preset_follows_the_pair():
+    assert compose_job(REPO / "conf", overrides=["model=flan_t5"]).trainer.batch_size == 32
+    qwen = compose_job(REPO / "conf", overrides=["model=qwen2_1.5b_7b"]).trainer
+    assert (qwen.batch_size, qwen.accumulate_grad_batches, qwen.lr) == (1, 16, 2e-5)
+
+
+def test_noise_is_a_plain_rate_on_the_command_line():
+    cfg = compose_job(REPO / "conf", overrides=["noise=0.2", "noise_kind=llm_like"])
+    assert cfg.noise == 0.2 and cfg.noise_kind.name == "llm_like"
+
+
+def test_crossfit_method_sets_its_reference():
+    cfg = compose_job(REPO / "conf", overrides=["method=atlantis_crossfit"])
+    assert cfg.method.name == "atlantis" and cfg.reference.name == "crossfit"
+
+
+@pytest.mark.parametrize("name", SWEEPS)
+def test_sweep_files_compose_and_expand(name):
+    # As `python run.py -m --config-dir sweeps --config-name NAME` sees it.
+    cfg = compose_job(REPO / "sweeps", name, [f"hydra.searchpath=[file://{REPO / 'conf'}]"])
+    params = cfg.hydra.sweeper.params
+    overrides = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    n_jobs = 1
+    for override in overrides:
+        n_jobs *= len(list(override.sweep_iterator())) if override.is_sweep_override() else 1
+    assert n_jobs >= 4, f"{name}: a sweep of {n_jobs} jobs"
+    if name != "smollm2_cpu_study":
+        assert "seed" in params, f"{name} sweeps no seeds"
