@@ -114,6 +114,17 @@ def build_strategy(strategy_cfg):
     return instantiate(strategy_cfg)
 
 
+def log_weights_to_wandb(loggers: list, report: dict, plot: Path) -> None:
+    """Weight diagnostics as W&B summary values and the histogram as an image."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and v is not None}
+            logger.experiment.summary.update({f"weights/{k}": v for k, v in scalars.items()})
+            logger.log_image(key="weights/histogram", images=[str(plot)])
+
+
 def build_loggers(cfg: dict, run_dir: Path) -> list:
     from lightning.pytorch.loggers import CSVLogger
 
@@ -184,9 +195,11 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in labels]
 
     method = cfg["method"]["name"]
+    loggers = build_loggers(cfg, run_dir)
     weight_report = None
     if method in METHOD_TERMS:
         weight_report = apply_importance_weights(cfg, datamodule, tokenizer, label_token_ids, run_dir)
+        log_weights_to_wandb(loggers, weight_report, run_dir / "weights.png")
     elif method == "iw_sft":
         cache = ArtifactCache(Path(cfg["paths"]["cache_dir"]))
         weighter = ImportanceWeighter(cfg, datamodule, tokenizer, label_token_ids, cache)
@@ -214,7 +227,6 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         iw_sft_clip=cfg["method"].get("clip") if method == "iw_sft" else None,
         tokenizer_object=tokenizer,
     )
-    loggers = build_loggers(cfg, run_dir)
     trainer, checkpoint = build_trainer(cfg, run_dir, loggers)
     trainer.fit(module, datamodule=datamodule)
     best_path = checkpoint.best_model_path or None

@@ -14,8 +14,9 @@ from atlantis.eval.decoding import (
     score_candidates_seq2seq,
 )
 from atlantis.eval.metrics import classification_report
+from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
-from atlantis.models.loss import sequence_nll, shift_for_causal, weighted_batch_loss
+from atlantis.models.loss import IGNORE_INDEX, weighted_batch_loss
 
 log = logging.getLogger(__name__)
 
@@ -69,21 +70,7 @@ class RelationLM(L.LightningModule):
     # ---- the weighted step -------------------------------------------------------------------
     def example_nll(self, batch: dict) -> torch.Tensor:
         """Per-example NLL (mean over target tokens) of a batch, shape [B]."""
-        labels = batch["labels"]
-        if self.kind == "seq2seq":
-            decoder_input_ids = self.model.prepare_decoder_input_ids_from_labels(labels=labels)
-            logits = self.model(
-                input_ids=batch["input_ids"],
-                attention_mask=batch["attention_mask"],
-                decoder_input_ids=decoder_input_ids,
-                use_cache=False,
-            ).logits
-        else:
-            logits = self.model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-            ).logits
-            logits, labels = shift_for_causal(logits, labels)
-        return sequence_nll(logits, labels)
+        return example_nll(self.model, self.kind, batch)[0]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         nll = self.example_nll(batch)
@@ -99,9 +86,7 @@ class RelationLM(L.LightningModule):
 
     def iw_sft_weights(self, nll: torch.Tensor, batch: dict) -> torch.Tensor:
         """iw-SFT: p_theta(y|x) / p_theta0(y|x) per sequence, clamped; p_theta0 comes precomputed in the batch."""
-        n_targets = (batch["labels"] != -100).sum(dim=1)
-        if self.kind == "causal":
-            n_targets = (batch["labels"][:, 1:] != -100).sum(dim=1)
+        n_targets = (batch["labels"] != IGNORE_INDEX).sum(dim=1)  # the first position is always prompt
         logp_now = -nll * n_targets
         lo, hi = self.hparams.iw_sft_clip
         return torch.exp(logp_now - batch["start_logp"].to(logp_now.dtype)).clamp(lo, hi)

@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from atlantis.data.datamodule import Collator
 from atlantis.eval.decoding import score_candidates_causal, score_candidates_seq2seq
-from atlantis.models.loss import IGNORE_INDEX, shift_for_causal
+from atlantis.models.forward import example_nll
 
 REDUCTIONS = ("sum", "mean", "label_set")
 SCORING_VERSION = 1  # bump when scores change meaning: it is part of every cache key
@@ -16,19 +16,8 @@ SCORING_VERSION = 1  # bump when scores change meaning: it is part of every cach
 
 def target_logprobs(model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of target-token log-probs, number of target tokens) per example of a batch."""
-    labels = batch["labels"]
-    if kind == "seq2seq":
-        decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
-        logits = model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], decoder_input_ids=decoder_input_ids
-        ).logits
-    else:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        logits, labels = shift_for_causal(logits, labels)
-    token_nll = torch.nn.functional.cross_entropy(
-        logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-    ).view(labels.shape)
-    return -token_nll.sum(dim=1), (labels != IGNORE_INDEX).sum(dim=1)
+    mean_nll, count = example_nll(model, kind, batch)
+    return -mean_nll * count, count
 
 
 def length_sorted_batches(features: list[dict], batch_size: int) -> list[list[int]]:

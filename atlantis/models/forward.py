@@ -1,0 +1,50 @@
+"""Per-example target log-likelihood from a model's forward pass, computing logits only where needed.
+
+Relation labels are a few tokens after a prompt of a hundred: for a decoder-only model, projecting
+every prompt position onto a 50k-150k vocabulary is most of the LM-head work and memory, and none of it
+is used. The fast path projects only target positions; it is taken for architectures whose logits are
+a plain linear map of the last hidden state (no soft-capping or scaling), else full logits are used.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from atlantis.models.loss import IGNORE_INDEX, shift_for_causal
+
+PLAIN_LM_HEAD = {"llama", "qwen2", "qwen3", "mistral"}
+
+
+def token_nll(model, kind: str, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor]:
+    """(NLL per target position, mask of target positions), both [B, T'] with T' aligned to the targets."""
+    if kind == "seq2seq":
+        decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
+        logits = model(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, use_cache=False
+        ).logits
+        targets = labels
+    elif getattr(model.config, "model_type", None) in PLAIN_LM_HEAD:
+        hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        hidden = hidden.last_hidden_state[:, :-1]
+        targets = labels[:, 1:]
+        mask = targets != IGNORE_INDEX
+        picked = model.get_output_embeddings()(hidden[mask])
+        nll = torch.zeros(targets.shape, dtype=torch.float32, device=hidden.device)
+        nll[mask] = F.cross_entropy(picked.float(), targets[mask], reduction="none")
+        return nll, mask
+    else:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logits, targets = shift_for_causal(logits, labels)
+    mask = targets != IGNORE_INDEX
+    nll = F.cross_entropy(
+        logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(targets.shape)
+    return nll, mask
+
+
+def example_nll(model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean NLL over each example's target tokens [B], number of target tokens [B])."""
+    nll, mask = token_nll(model, kind, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    count = mask.sum(dim=1)
+    return nll.sum(dim=1) / count.clamp(min=1), count
