@@ -12,7 +12,7 @@ export ATLANTIS_MODELS_DIR ?= $(SHARED_DIR)/models
 endif
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test test-full lint format inspect report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
+.PHONY: help install demo test test-full lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu
 
 help:  ## list the targets
@@ -47,6 +47,9 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 
 inspect: $(STAMP)  ## print a few examples token by token with roles (ARGS="model=tiny model.kind=causal")
 	$(PY) -m atlantis.data.inspect_cli $(ARGS)
+
+bench: $(STAMP)  ## CPU benchmarks -> benchmarks/results/cpu.json (quiet machine: ~15 minutes)
+	$(PY) -m benchmarks.run_cpu
 
 report: $(STAMP)  ## tables and a plot from a multirun: make report DIR=outputs/multiruns/...
 	@test -n "$(DIR)" || (echo "usage: make report DIR=<multirun folder>"; exit 2)

@@ -48,7 +48,10 @@ def score_candidates_causal(model, prompt_ids, prompt_mask, candidate_ids, pad_t
     batch, n_cand = prompt_ids.shape[0], len(candidate_ids)
     cand, cand_labels = pad_candidates(candidate_ids, pad_token_id, prompt_ids.device)
     positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)
-    out = model(input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True)
+    # Only the last prompt position's logits are needed (it predicts each candidate's first token).
+    out = model(
+        input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True, logits_to_keep=1
+    )
     cache = out.past_key_values
     cache.batch_repeat_interleave(n_cand)
     # The last prompt position predicts each candidate's first token.

@@ -47,18 +47,22 @@ class RelationLM(L.LightningModule):
         cache_dir: str | None = None,
         iw_sft_clip: list[float] | None = None,
         tokenizer_object=None,
+        model_object=None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["tokenizer_object"])
+        self.save_hyperparameters(ignore=["tokenizer_object", "model_object"])
         if decoder not in ("label_scoring", "generate"):
             raise ValueError(f"decoder must be 'label_scoring' or 'generate', got {decoder!r}")
         self.tokenizer = tokenizer_object if tokenizer_object is not None else load_tokenizer(tokenizer)
         self.kind = kind
         self.labels = list(labels)
         self.label_token_ids = [list(ids) for ids in label_token_ids]
-        self.model = build_model(
-            model, kind, len(self.tokenizer), self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, cache_dir
-        )
+        if model_object is not None:  # an already-built model (benchmarks, notebooks); not saved in hparams
+            self.model = model_object
+        else:
+            self.model = build_model(
+                model, kind, len(self.tokenizer), self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, cache_dir
+            )
         self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes (dropout)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
@@ -166,6 +170,7 @@ class RelationLM(L.LightningModule):
                 {"params": no_decay, "weight_decay": 0.0},
             ],
             lr=self.hparams.lr,
+            fused=self.device.type == "cuda",  # one kernel for the whole update on GPU
         )
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)

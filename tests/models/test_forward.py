@@ -15,6 +15,8 @@ def test_target_only_logits_equal_the_full_logits_path():
     model = tiny_model("causal", len(tok), tok.pad_token_id, tok.eos_token_id).eval()
     assert model.config.model_type == "qwen2"  # takes the fast path
     fast, count = example_nll(model, "causal", batch)
-    logits, labels = shift_for_causal(model(batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"])
+    logits, labels = shift_for_causal(
+        model(batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"]
+    )
     torch.testing.assert_close(fast, sequence_nll(logits, labels), atol=1e-5, rtol=1e-5)
     assert count.tolist() == (labels != -100).sum(dim=1).tolist()

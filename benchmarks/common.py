@@ -1,0 +1,141 @@
+"""Shared set-up for the benchmarks: models at real shapes (random weights), real or synthetic examples."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Real architectures, randomly initialised: speed does not depend on the weights' values.
+SHAPES = {
+    "smollm2-135m": dict(
+        model_type="llama",
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        tie_word_embeddings=True,
+        rope_theta=100000.0,
+    ),
+    "qwen2-0.5b": dict(
+        model_type="qwen2",
+        vocab_size=151936,
+        hidden_size=896,
+        intermediate_size=4864,
+        num_hidden_layers=24,
+        num_attention_heads=14,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        rope_theta=1000000.0,
+    ),
+    "qwen2-1.5b": dict(
+        model_type="qwen2",
+        vocab_size=151936,
+        hidden_size=1536,
+        intermediate_size=8960,
+        num_hidden_layers=28,
+        num_attention_heads=12,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        rope_theta=1000000.0,
+    ),
+    "qwen2-7b": dict(
+        model_type="qwen2",
+        vocab_size=152064,
+        hidden_size=3584,
+        intermediate_size=18944,
+        num_hidden_layers=28,
+        num_attention_heads=28,
+        num_key_value_heads=4,
+        tie_word_embeddings=False,
+        rope_theta=1000000.0,
+    ),
+}
+
+
+def build_shape(name: str, dtype=torch.float32, device="cpu", seed: int = 0):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    spec = dict(SHAPES[name])
+    config = AutoConfig.for_model(spec.pop("model_type"), max_position_embeddings=4096, **spec)
+    config._attn_implementation = "sdpa"
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    return model.eval()
+
+
+def count_params(model, non_embedding: bool = True) -> int:
+    total = sum(p.numel() for p in model.parameters())
+    if non_embedding:
+        total -= model.get_input_embeddings().weight.numel()
+    return total
+
+
+def tokenizer_and_examples(n_train: int, directed: bool = True, seed: int = 0):
+    """SmolLM2's tokenizer and SemEval examples when the files are there, else the built-in set."""
+    from atlantis.data.splits import build_splits, load_clean_splits
+    from atlantis.models.loading import load_tokenizer
+
+    data_dir, models_dir = os.environ.get("ATLANTIS_DATA_DIR"), os.environ.get("ATLANTIS_MODELS_DIR")
+    smollm = Path(models_dir or "-") / "smollm2-135m-instruct-gguf"
+    if data_dir and (Path(data_dir) / "semeval2010_task8").is_dir() and smollm.is_dir():
+        splits = load_clean_splits("semeval", seed=seed, directed=directed)
+        splits.train = splits.train[:n_train]
+        return load_tokenizer(str(smollm)), splits, "semeval + SmolLM2 tokenizer (chat template)"
+    splits = build_splits("synthetic", synthetic_sizes=[n_train, 10, 10], seed=seed)
+    return load_tokenizer("builtin"), splits, "synthetic + built-in tokenizer"
+
+
+def datamodule(tokenizer, splits, kind="causal", batch_size=16):
+    from atlantis.data.datamodule import RelationDataModule
+
+    dm = RelationDataModule(splits, tokenizer, kind, batch_size=batch_size, eval_batch_size=batch_size)
+    dm.setup()
+    return dm
+
+
+def timed(fn, repeats: int = 1) -> tuple[float, object]:
+    """Best wall time of `repeats` calls (seconds) and the last result."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, out
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def merge_results(path: Path, key: str, value) -> None:
+    """Update one entry of a results JSON file (atomically), keeping the others."""
+    from atlantis.utils.io import atomic_write_json
+
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[key] = value
+    data["machine"] = machine()
+    atomic_write_json(path, data)
