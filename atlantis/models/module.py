@@ -170,8 +170,7 @@ class RelationLM(L.LightningModule):
                 {"params": no_decay, "weight_decay": 0.0},
             ],
             lr=self.hparams.lr,
-            fused=self.device.type == "cuda",  # one kernel for the whole update on GPU
-        )
+        )  # not fused: Lightning's mixed-precision plugin refuses gradient clipping with a fused optimizer
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
