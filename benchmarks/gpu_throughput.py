@@ -79,22 +79,31 @@ def time_steps(step, n_warmup: int, n_steps: int) -> float:
     return (time.perf_counter() - start) / n_steps
 
 
-def train_variants(shape: str, batch_size: int, length: int, n_targets: int, peak: float, steps: int) -> list[dict]:
+def train_variants(
+    shape: str,
+    batch_size: int,
+    length: int,
+    n_targets: int,
+    peak: float,
+    steps: int,
+    variants=("bare_full", "bare_target", "lightning"),
+    compile_model: bool = False,
+) -> list[dict]:
     from atlantis.models.forward import example_nll
     from atlantis.models.loss import sequence_nll, shift_for_causal, weighted_batch_loss
-    from atlantis.models.module import RelationLM
 
     device = torch.device("cuda")
     model = build_shape(shape, dtype=torch.float32, device=device).train()
     batch = make_batch(model.config.vocab_size, batch_size, length, n_targets, device)
     flops = flops_per_step(model, batch, training=True)
+    if compile_model:
+        model.base_model.compile()  # in place: fuses the norms, activations and rotary embeddings
+    suffix = " + compile" if compile_model else ""
     results = []
 
-    def bare(full_logits: bool, compiled: bool = False):
+    def bare(full_logits: bool):
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)  # as RelationLM's (foreach on GPU)
         forward = model
-        if compiled:
-            forward = torch.compile(model)
 
         def step():
             with torch.autocast("cuda", dtype=torch.bfloat16):
@@ -111,8 +120,13 @@ def train_variants(shape: str, batch_size: int, length: int, n_targets: int, pea
 
         return step
 
-    for name, full_logits in (("bare loop, full logits", True), ("bare loop, target-only LM head", False)):
+    bare_variants = {
+        "bare_full": ("bare loop, full logits", True),
+        "bare_target": ("bare loop, target-only LM head", False),
+    }
+    for name, full_logits in (bare_variants[v] for v in variants if v in bare_variants):
         step = bare(full_logits)
+        name += suffix
         torch.cuda.reset_peak_memory_stats()
         seconds = time_steps(step, 3, steps)
         results.append(dict(variant=name, step_s=seconds, mem_gb=torch.cuda.max_memory_allocated() / 2**30))
@@ -120,7 +134,24 @@ def train_variants(shape: str, batch_size: int, length: int, n_targets: int, pea
         gc.collect()
         torch.cuda.empty_cache()
 
-    # The framework: RelationLM under Lightning's Trainer with bf16-mixed, on the same batch.
+    if "lightning" in variants:
+        results.append(lightning_step(model, batch, batch_size, steps, suffix))
+    tokens = batch_size * length
+    for r in results:
+        r.update(
+            shape=shape,
+            batch=f"{batch_size}x{length}",
+            tokens_per_s=tokens / r["step_s"],
+            tflops=flops / r["step_s"] / 1e12,
+            mfu=flops / r["step_s"] / 1e12 / peak,
+        )
+    return results
+
+
+def lightning_step(model, batch: dict, batch_size: int, steps: int, suffix: str) -> dict:
+    """The framework: RelationLM under Lightning's Trainer with bf16-mixed, on the same batch."""
+    from atlantis.models.module import RelationLM
+
     module = RelationLM(
         model={"name_or_path": shape},
         kind="causal",
@@ -278,7 +309,7 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "benchmarks/results"), "gpu.json"))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--length", type=int, default=128)
-    parser.add_argument("--only", nargs="*", default=None, help="parts: train score 7b")
+    parser.add_argument("--only", nargs="*", default=None, help="parts: train score 7b tune")
     args = parser.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("no GPU here: this benchmark needs CUDA")
@@ -294,6 +325,19 @@ def main(argv=None) -> None:
             release(rows)
         if "score" in parts:
             rows.append(scoring(shape, 64, args.length, 10, peak, args.steps))
+            release(rows)
+    if "tune" in parts:  # what lifts 1.5B training MFU: more tokens per step, compiled kernels
+        for batch_size, compile_model in ((64, False), (64, True), (128, True)):
+            rows += train_variants(
+                "qwen2-1.5b",
+                batch_size,
+                args.length,
+                10,
+                peak,
+                args.steps,
+                ("bare_target", "lightning"),
+                compile_model,
+            )
             release(rows)
     if "7b" in parts:
         rows.append(seven_b_full_finetune(args.length, 3))
