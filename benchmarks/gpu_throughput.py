@@ -153,7 +153,7 @@ def lightning_step(model, batch: dict, batch_size: int, steps: int, suffix: str)
     from atlantis.models.module import RelationLM
 
     module = RelationLM(
-        model={"name_or_path": shape},
+        model={"name_or_path": "benchmark"},
         kind="causal",
         tokenizer="builtin",
         labels=["a"],
@@ -182,23 +182,11 @@ def lightning_step(model, batch: dict, batch_size: int, steps: int, suffix: str)
     )
     torch.cuda.reset_peak_memory_stats()
     trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader([cpu_batch] * n, batch_size=None))
-    results.append(
-        dict(
-            variant="Lightning RelationLM (bf16-mixed)",
-            step_s=timer.mean(),
-            mem_gb=torch.cuda.max_memory_allocated() / 2**30,
-        )
+    return dict(
+        variant="Lightning RelationLM (bf16-mixed)" + suffix,
+        step_s=timer.mean(),
+        mem_gb=torch.cuda.max_memory_allocated() / 2**30,
     )
-    tokens = batch_size * length
-    for r in results:
-        r.update(
-            shape=shape,
-            batch=f"{batch_size}x{length}",
-            tokens_per_s=tokens / r["step_s"],
-            tflops=flops / r["step_s"] / 1e12,
-            mfu=flops / r["step_s"] / 1e12 / peak,
-        )
-    return results
 
 
 class _FakeTokenizer:
