@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from atlantis.data.datamodule import RelationDataModule
+from atlantis.data.prompts import DEFAULT_TEMPLATE
 from atlantis.data.splits import build_splits
 from atlantis.data.tokenization import target_ids
 from atlantis.eval.outputs import write_confusion, write_predictions
@@ -45,13 +46,16 @@ def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
         **data,
     )
     trainer_cfg = cfg["trainer"]
+    prompt = dict(cfg["prompt"])
+    template = prompt.pop("template", None) or DEFAULT_TEMPLATE
     return RelationDataModule(
         splits,
         tokenizer,
         cfg["model"]["kind"],
         batch_size=trainer_cfg["batch_size"],
         eval_batch_size=trainer_cfg.get("eval_batch_size"),
-        **cfg["prompt"],
+        prompt_template=template,
+        **prompt,
     )
 
 
@@ -227,6 +231,9 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         iw_sft_clip=cfg["method"].get("clip") if method == "iw_sft" else None,
         tokenizer_object=tokenizer,
     )
+    if train_cfg.get("compile"):
+        # In place, so checkpoints keep their plain keys; fuses norms, activations and rotary embeddings.
+        module.model.base_model.compile()
     trainer, checkpoint = build_trainer(cfg, run_dir, loggers)
     trainer.fit(module, datamodule=datamodule)
     best_path = checkpoint.best_model_path or None
