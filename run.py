@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 
@@ -11,17 +12,29 @@ from omegaconf import DictConfig, OmegaConf
 # One id per process, so runs started in the same second never share a folder.
 _PROCESS_UID = f"{os.getpid()}{secrets.token_hex(2)}"
 OmegaConf.register_new_resolver("uid", lambda: _PROCESS_UID, replace=True)
+log = logging.getLogger("atlantis")
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from atlantis.pipeline import run_job
+    from atlantis.utils.jobs import record_failure
     from atlantis.utils.wandb import finish_wandb
 
+    hydra_cfg = HydraConfig.get()
+    run_dir = hydra_cfg.runtime.output_dir
     try:
-        metrics = run_job(cfg, HydraConfig.get().runtime.output_dir)
+        metrics = run_job(cfg, run_dir)
+    except Exception as err:
+        record_failure(run_dir, err)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            raise
+        # In a sweep one failed job must not stop the others; the summary at the end reports it.
+        log.exception("job %s failed; the sweep goes on (traceback in %s/failure.json)", hydra_cfg.job.num, run_dir)
+        return None
     finally:
         finish_wandb()
     return metrics.get("test/f1_official")

@@ -19,6 +19,7 @@ from atlantis.eval.outputs import write_confusion, write_predictions
 from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
 from atlantis.utils.io import atomic_write_json, atomic_write_jsonl
+from atlantis.utils.jobs import completed_metrics, job_state_dir, mark_completed, reuse_completed
 from atlantis.weights.cache import ArtifactCache
 from atlantis.weights.diagnostics import plot_weights, weight_diagnostics
 from atlantis.weights.importance import METHOD_TERMS, ImportanceWeighter
@@ -72,10 +73,20 @@ def load_tokenizer_or_fallback(cfg: dict):
         return load_tokenizer(cfg["model"]["tokenizer"])
 
 
-def build_trainer(cfg: dict, run_dir: Path, loggers) -> tuple[L.Trainer, L.pytorch.callbacks.ModelCheckpoint]:
+def link_checkpoints(run_dir: Path, checkpoint_dir: Path) -> None:
+    """run_dir/checkpoints points at the job's state folder, where reruns find them."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    link = run_dir / "checkpoints"
+    if not link.exists():
+        link.symlink_to(checkpoint_dir.resolve(), target_is_directory=True)
+
+
+def build_trainer(
+    cfg: dict, run_dir: Path, loggers, checkpoint_dir: Path
+) -> tuple[L.Trainer, L.pytorch.callbacks.ModelCheckpoint]:
     t = cfg["trainer"]
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=run_dir / "checkpoints",
+        dirpath=checkpoint_dir,
         filename="best-{epoch}-{step}",
         monitor="val/f1",
         mode="max",
@@ -191,6 +202,9 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     cfg = plain(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    state = job_state_dir(cfg)
+    if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
+        return reuse_completed(state, run_dir, done)
     L.seed_everything(cfg["seed"], workers=True)
     tokenizer = load_tokenizer_or_fallback(cfg)
     datamodule = build_datamodule(cfg, tokenizer)
@@ -234,8 +248,13 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     if train_cfg.get("compile"):
         # In place, so checkpoints keep their plain keys; fuses norms, activations and rotary embeddings.
         module.model.base_model.compile()
-    trainer, checkpoint = build_trainer(cfg, run_dir, loggers)
-    trainer.fit(module, datamodule=datamodule)
+    trainer, checkpoint = build_trainer(cfg, run_dir, loggers, state / "checkpoints")
+    last = state / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if cfg.get("resume", True) and last.is_file() else None
+    if resume_from:
+        log.info("resuming interrupted training from %s", resume_from)
+    link_checkpoints(run_dir, state / "checkpoints")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     best_path = checkpoint.best_model_path or None
     trainer.test(module, datamodule=datamodule, ckpt_path=best_path, weights_only=True)
 
@@ -266,5 +285,6 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         }
         metrics["cache"] = weight_report["cache"]
     atomic_write_json(run_dir / "metrics.json", metrics)
+    mark_completed(state, run_dir, metrics)
     log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))
     return metrics

@@ -156,6 +156,12 @@ class RelationLM(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self.test_report = self._log_report("test")
 
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["val_history"] = list(self.val_history)  # plain values: weights-only loading accepts them
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.val_history = list(checkpoint.get("val_history", []))
+
     # ---- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):
         from transformers import get_linear_schedule_with_warmup

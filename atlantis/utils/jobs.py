@@ -1,0 +1,116 @@
+"""Jobs that survive sweeps: a state folder per job configuration (resume, skip), failure records, and a
+summary at the end of a multirun."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from atlantis.utils.io import atomic_write_json
+from atlantis.weights.cache import cache_key
+
+log = logging.getLogger(__name__)
+# Settings that do not change a job's result, so they do not enter its key.
+RUNTIME_KEYS = ("hydra", "paths", "logger", "launcher", "run_name", "resume", "offline_model", "model_tiny_sizes")
+RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_size")
+FAILURE_FILE = "failure.json"
+
+
+def job_key(cfg: dict) -> str:
+    """A hash of everything that decides a job's result."""
+    kept = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
+    kept["trainer"] = {k: v for k, v in cfg["trainer"].items() if k not in RUNTIME_TRAINER_KEYS}
+    return cache_key(kept)
+
+
+def job_state_dir(cfg: dict) -> Path:
+    """Where a job keeps its checkpoints and, once done, its metrics: shared by every rerun of that job."""
+    return Path(cfg["paths"]["output_dir"]) / "state" / job_key(cfg)
+
+
+def completed_metrics(state: Path) -> dict | None:
+    path = state / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        log.warning("ignoring unreadable %s (the job runs again)", path)
+        return None
+
+
+def reuse_completed(state: Path, run_dir: Path, metrics: dict) -> dict:
+    """Fill `run_dir` with a completed job's outputs instead of running it again."""
+    source = Path((state / "run_dir.txt").read_text().strip()) if (state / "run_dir.txt").is_file() else None
+    if source is not None and source.is_dir() and source.resolve() != run_dir.resolve():
+        for path in source.iterdir():
+            if path.is_file() and path.name not in (FAILURE_FILE, "run.log"):
+                shutil.copy2(path, run_dir / path.name)
+    metrics = dict(metrics, skipped={"reason": "completed earlier", "state": str(state), "from": str(source)})
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    log.info("skipping: this job completed earlier (%s); set resume=false to run it again", source)
+    return metrics
+
+
+def mark_completed(state: Path, run_dir: Path, metrics: dict) -> None:
+    (state / "run_dir.txt").write_text(str(run_dir.resolve()))
+    atomic_write_json(state / "metrics.json", metrics)
+
+
+def record_failure(run_dir: Path, err: BaseException) -> None:
+    """failure.json in the job's folder: what failed, where, and the traceback."""
+    atomic_write_json(
+        Path(run_dir) / FAILURE_FILE,
+        {
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": "".join(traceback.format_exception(err)),
+            "time": datetime.now(timezone.utc).isoformat(),
+        },
+    )
+
+
+def sweep_status(sweep_dir: Path) -> list[dict]:
+    """done / skipped / failed / incomplete for every job folder of a multirun."""
+    rows = []
+    for job in sorted(p for p in Path(sweep_dir).iterdir() if (p / ".hydra").is_dir()):
+        metrics = completed_metrics(job)
+        if (job / FAILURE_FILE).is_file():
+            failure = json.loads((job / FAILURE_FILE).read_text())
+            rows.append({"job": job.name, "status": "failed", "detail": failure["error"].splitlines()[0]})
+        elif metrics is None:
+            rows.append({"job": job.name, "status": "incomplete", "detail": ""})
+        elif metrics.get("skipped"):
+            rows.append({"job": job.name, "status": "skipped", "detail": "completed earlier"})
+        else:
+            rows.append(
+                {"job": job.name, "status": "done", "detail": f"test/f1_official {metrics.get('test/f1_official')}"}
+            )
+    return rows
+
+
+try:
+    from hydra.experimental.callback import Callback
+except ImportError:  # hydra is only needed at the command line
+    Callback = object
+
+
+class SweepSummary(Callback):
+    """At the end of a multirun: a done / failed / skipped table, summary.json, exit 1 if any job failed."""
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        rows = sweep_status(sweep_dir)
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "skipped", "failed", "incomplete")}
+        atomic_write_json(sweep_dir / "summary.json", {"counts": counts, "jobs": rows})
+        lines = [f"multirun summary ({sweep_dir}): " + ", ".join(f"{n} {s}" for s, n in counts.items())]
+        lines += [f"  {r['status']:<10} {r['job']}  {r['detail']}" for r in rows]
+        print("\n".join(lines), flush=True)
+        if counts["failed"] or counts["incomplete"]:
+            failed = [r["job"] for r in rows if r["status"] in ("failed", "incomplete")]
+            raise SystemExit(f"{len(failed)} job(s) failed: {failed}; see failure.json in each job folder")

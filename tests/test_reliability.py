@@ -1,0 +1,65 @@
+"""Sweeps that survive what real sweeps meet: a failing job, a killed job, a rerun."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from tests.conftest import REPO
+
+DEMO = ["experiment=demo", "dataset.synthetic_sizes=[200,40,40]", "trainer.enable_progress_bar=false"]
+
+
+def env_for(tmp_path):
+    return dict(os.environ, ATLANTIS_OUTPUT_DIR=str(tmp_path / "out"), ATLANTIS_CACHE_DIR=str(tmp_path / "cache"))
+
+
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
+    # noise_kind=file with a missing predictions file fails one job; the other runs to the end.
+    (tmp_path / "weak.jsonl").write_text('{"id": "train-0", "label": "Other"}\n')
+    command = [sys.executable, "run.py", "-m", *DEMO, "trainer.max_epochs=1", "noise_kind=file",
+               f"noise_kind.predictions_file={tmp_path / 'missing.jsonl'},{tmp_path / 'weak.jsonl'}"]
+    result = subprocess.run(command, cwd=REPO, env=env_for(tmp_path), capture_output=True, text=True)
+    assert result.returncode != 0
+    (sweep,) = (tmp_path / "out" / "multiruns").glob("*/*")
+    summary = json.loads((sweep / "summary.json").read_text())
+    assert summary["counts"] == {"done": 1, "skipped": 0, "failed": 1, "incomplete": 0}
+    failed = next(sweep / j["job"] for j in summary["jobs"] if j["status"] == "failed")
+    failure = json.loads((failed / "failure.json").read_text())
+    assert "weak-label predictions file not found" in failure["error"] and "Traceback" in failure["traceback"]
+    assert "multirun summary" in result.stdout and "1 done" in result.stdout and "1 failed" in result.stdout
+
+
+def test_killed_training_resumes_and_a_finished_job_is_skipped(tmp_path):
+    command = [sys.executable, "run.py", *DEMO, "trainer.max_epochs=4", "seed=3"]
+    env = env_for(tmp_path)
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    last = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "out" / "state").glob("*/checkpoints/last.ckpt"))
+        if found:
+            last = found[0]
+            break
+        time.sleep(0.1)
+    assert last is not None, "no last.ckpt was written"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list((tmp_path / "out" / "state").glob("*/metrics.json")), "the job finished before it was killed"
+
+    resumed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming interrupted training from" in resumed.stdout + resumed.stderr
+    assert "Restoring states from the checkpoint path" in resumed.stderr and "last.ckpt" in resumed.stderr
+    runs = sorted((tmp_path / "out" / "runs").glob("*/*"))
+    metrics = json.loads((runs[-1] / "metrics.json").read_text())
+    assert len(metrics["val/history"]) == 4 and [h["epoch"] for h in metrics["val/history"]] == [0, 1, 2, 3]
+
+    again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "skipping: this job completed earlier" in again.stdout + again.stderr
+    skipped = json.loads((sorted((tmp_path / "out" / "runs").glob("*/*"))[-1] / "metrics.json").read_text())
+    assert skipped["skipped"]["reason"] == "completed earlier"
+    assert skipped["test/f1_official"] == metrics["test/f1_official"]
