@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -148,7 +149,9 @@ def build_loggers(cfg: dict, run_dir: Path) -> list:
     if logger_cfg.get("name") == "wandb":
         from atlantis.utils.wandb import make_wandb_logger
 
-        loggers.append(make_wandb_logger(cfg, run_dir))
+        wandb_logger = make_wandb_logger(cfg, run_dir)
+        if wandb_logger is not None:
+            loggers.append(wandb_logger)
     return loggers
 
 
@@ -205,6 +208,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     state = job_state_dir(cfg)
     if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
         return reuse_completed(state, run_dir, done)
+    if not cfg.get("resume", True):
+        shutil.rmtree(state, ignore_errors=True)  # a fresh start: no old checkpoints or metrics
     L.seed_everything(cfg["seed"], workers=True)
     tokenizer = load_tokenizer_or_fallback(cfg)
     datamodule = build_datamodule(cfg, tokenizer)

@@ -19,8 +19,15 @@ def env_for(tmp_path):
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     # noise_kind=file with a missing predictions file fails one job; the other runs to the end.
     (tmp_path / "weak.jsonl").write_text('{"id": "train-0", "label": "Other"}\n')
-    command = [sys.executable, "run.py", "-m", *DEMO, "trainer.max_epochs=1", "noise_kind=file",
-               f"noise_kind.predictions_file={tmp_path / 'missing.jsonl'},{tmp_path / 'weak.jsonl'}"]
+    command = [
+        sys.executable,
+        "run.py",
+        "-m",
+        *DEMO,
+        "trainer.max_epochs=1",
+        "noise_kind=file",
+        f"noise_kind.predictions_file={tmp_path / 'missing.jsonl'},{tmp_path / 'weak.jsonl'}",
+    ]
     result = subprocess.run(command, cwd=REPO, env=env_for(tmp_path), capture_output=True, text=True)
     assert result.returncode != 0
     (sweep,) = (tmp_path / "out" / "multiruns").glob("*/*")

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 
 def make_wandb_logger(cfg: dict, run_dir: Path):
+    """A WandbLogger whose run has started; if an online start fails (no network), an offline one.
+
+    Returns None when W&B cannot start at all: the run goes on with its CSV log.
+    """
+    logger_cfg = cfg["logger"]
+    mode = logger_cfg.get("mode") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    for attempt in dict.fromkeys([mode, "offline"]):
+        try:
+            logger = _wandb_logger(cfg, run_dir, attempt)
+            logger.experiment  # noqa: B018  (starts the run now, inside the try)
+            return logger
+        except Exception as err:  # W&B must never fail a run
+            log.warning("W&B could not start in %s mode (%s)", attempt, err)
+            finish_wandb()
+    log.warning("running without W&B; the CSV log in %s has every metric", run_dir)
+    return None
+
+
+def _wandb_logger(cfg: dict, run_dir: Path, mode: str):
     from lightning.pytorch.loggers import WandbLogger
 
     logger_cfg = cfg["logger"]
-    mode = logger_cfg.get("mode") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
     tags = [
         f"dataset:{cfg['dataset']['name']}",
         f"model:{cfg['model']['name']}",
