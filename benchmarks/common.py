@@ -115,7 +115,30 @@ def timed(fn, repeats: int = 1) -> tuple[float, object]:
 
 
 def peak_rss_mb() -> float:
+    """This process's resident-memory high-water mark (VmHWM) in MB."""
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Start a new high-water mark (Linux: writing 5 to clear_refs); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def cpu_matmul_gflops(n: int = 1536, repeats: int = 5) -> float:
+    """Measured float32 matmul rate of this CPU with torch's threads: the ceiling for CPU scoring."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    seconds, _ = timed(lambda: a @ b, repeats)
+    return 2 * n**3 / seconds / 1e9
 
 
 def machine() -> dict:

@@ -243,6 +243,57 @@ def scoring(shape: str, batch_size: int, length: int, n_targets: int, peak: floa
     return out
 
 
+def scoring_speedup_gpu(shape: str, n: int = 256) -> dict:
+    """Weight precomputation on GPU: one example at a time (full logits) vs batched, length-sorted scoring."""
+    import numpy as np
+
+    from atlantis.models.loss import sequence_nll, shift_for_causal
+    from atlantis.weights.scoring import score_features
+
+    device = torch.device("cuda")
+    model = build_shape(shape, dtype=torch.bfloat16, device=device).eval()
+    g = torch.Generator().manual_seed(0)
+    features = []
+    for i in range(n):  # prompts of 80-140 tokens and 5-10 target tokens, like SemEval's
+        p_len, t_len = int(torch.randint(80, 141, (1,), generator=g)), int(torch.randint(5, 11, (1,), generator=g))
+        ids = torch.randint(0, model.config.vocab_size, (p_len + t_len,), generator=g).tolist()
+        labels = [-100] * p_len + ids[p_len:]
+        features.append(
+            {"id": str(i), "input_ids": ids, "labels": labels, "prompt_ids": ids[:p_len], "label_index": 0}
+        )
+
+    @torch.inference_mode()
+    def one_at_a_time():
+        out = []
+        for f in features:
+            logits = model(input_ids=torch.tensor([f["input_ids"]], device=device)).logits
+            nll = sequence_nll(*shift_for_causal(logits, torch.tensor([f["labels"]], device=device)))
+            out.append(float(-nll[0]) * sum(t != -100 for t in f["labels"]))
+        return np.array(out)
+
+    def batched():
+        return score_features(model, "causal", features, 0, "sum", batch_size=64, desc="gpu scoring")
+
+    one_at_a_time(), batched()  # warm-up
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    base = one_at_a_time()
+    torch.cuda.synchronize()
+    t1 = time.perf_counter()
+    ours = batched()
+    torch.cuda.synchronize()
+    t2 = time.perf_counter()
+    return dict(
+        shape=shape,
+        variant="scoring speedup: batched vs one at a time (bf16)",
+        n_examples=n,
+        baseline_s=t1 - t0,
+        ours_s=t2 - t1,
+        speedup=(t1 - t0) / (t2 - t1),
+        max_abs_diff_bf16=float(np.abs(base - ours).max()),
+    )
+
+
 def seven_b_full_finetune(length: int, steps: int) -> dict:
     """Full fine-tuning of the 7B shape on one GPU: bf16 weights and AdamW states, gradient checkpointing."""
     device = torch.device("cuda")
@@ -305,7 +356,7 @@ def main(argv=None) -> None:
     device = torch.device("cuda")
     peak = matmul_ceiling(device)
     print(f"{torch.cuda.get_device_name(0)}: measured bf16 matmul ceiling {peak:.0f} TFLOP/s", flush=True)
-    parts = set(args.only or ["train", "score", "7b"])
+    parts = set(args.only or ["train", "score", "7b", "speedup"])
     rows = []
     for shape, batch_size in (("qwen2-0.5b", 32), ("qwen2-1.5b", 32)):
         if "train" in parts:
@@ -313,6 +364,10 @@ def main(argv=None) -> None:
             release(rows)
         if "score" in parts:
             rows.append(scoring(shape, 64, args.length, 10, peak, args.steps))
+            release(rows)
+    if "speedup" in parts:
+        for shape in ("qwen2-0.5b", "qwen2-1.5b"):
+            rows.append(scoring_speedup_gpu(shape))
             release(rows)
     if "tune" in parts:  # what lifts 1.5B training MFU: more tokens per step, compiled kernels
         for batch_size, compile_model in ((64, False), (64, True), (128, True)):
@@ -343,6 +398,12 @@ def main(argv=None) -> None:
         f"\n{'shape':<11} {'variant':<40} {'batch':<7} {'step ms':>8} {'tok/s':>9} {'TFLOP/s':>8} {'MFU':>6} {'mem GB':>7}"
     )
     for r in rows:
+        if "speedup" in r:
+            print(
+                f"{r['shape']:<11} {r['variant']:<40} one at a time {r['baseline_s']:.2f}s, batched {r['ours_s']:.2f}s "
+                f"-> {r['speedup']:.1f}x (bf16 max |diff| {r['max_abs_diff_bf16']:.3f})"
+            )
+            continue
         if "step_s" not in r:
             print(f"{r['shape']:<11} {r['variant']:<40} OOM at {r['mem_gb']:.1f} GB: {r.get('error', '')}")
             continue

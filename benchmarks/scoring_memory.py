@@ -15,7 +15,7 @@ from benchmarks.common import RESULTS, merge_results
 
 CHILD = """
 import json, sys, torch
-from benchmarks.common import datamodule, peak_rss_mb, tokenizer_and_examples
+from benchmarks.common import datamodule, peak_rss_mb, reset_peak_rss, tokenizer_and_examples
 from atlantis.models.loading import tiny_model
 from atlantis.weights.scoring import score_features
 n = int(sys.argv[1])
@@ -23,7 +23,8 @@ tok, splits, data = tokenizer_and_examples(n)
 features = datamodule(tok, splits).features["train"]
 sizes = dict(hidden_size=256, intermediate_size=512, num_layers=4, num_heads=4, num_kv_heads=2)
 model = tiny_model("causal", len(tok), tok.pad_token_id, tok.eos_token_id, **sizes)
-before = peak_rss_mb()
+reset_peak_rss()
+before = peak_rss_mb()  # model and tokenised data loaded: the high-water mark restarts here
 score_features(model, "causal", features, tok.pad_token_id, "sum", batch_size=16, desc="memory")
 print(json.dumps({"n": len(features), "peak_rss_mb": peak_rss_mb(), "before_mb": before, "data": data}))
 """
