@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 from benchmarks import label_scoring_speed, scoring_memory, scoring_speed, step_overhead
 from benchmarks.common import RESULTS, merge_results
 
 
-def main() -> None:
-    scoring = scoring_speed.main([])
-    labels = label_scoring_speed.main([])
-    overhead = step_overhead.main([])
-    memory = scoring_memory.main([])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", nargs="*", default=None, help="re-run some of: scoring labels overhead memory")
+    args = parser.parse_args(argv)
+    stored = json.loads((RESULTS / "cpu.json").read_text()) if (RESULTS / "cpu.json").is_file() else {}
+    parts = set(args.only or ["scoring", "labels", "overhead", "memory"])
+    scoring = scoring_speed.main([]) if "scoring" in parts else stored["scoring"]
+    labels = label_scoring_speed.main([]) if "labels" in parts else stored["label_scoring"]
+    overhead = step_overhead.main([]) if "overhead" in parts else stored["step_overhead_detail"]
+    memory = scoring_memory.main([]) if "memory" in parts else stored["memory"]
     summary = {
         "scoring_speedup": scoring["speedup"],
         "label_scoring_speedup": labels["speedup"],

@@ -137,7 +137,7 @@ def main(argv=None) -> dict:
         "runs": runs,
         "ratio_max": max(r["ratio"] for r in runs),
     }
-    merge_results(RESULTS / "cpu.json", "step_overhead", result)
+    merge_results(RESULTS / "cpu.json", "step_overhead_detail", result)
     return result
 
 
