@@ -259,7 +259,7 @@ def scoring_speedup_gpu(shape: str, n: int = 256) -> dict:
         ids = torch.randint(0, model.config.vocab_size, (p_len + t_len,), generator=g).tolist()
         labels = [-100] * p_len + ids[p_len:]
         features.append(
-            {"id": str(i), "input_ids": ids, "labels": labels, "prompt_ids": ids[:p_len], "label_index": 0}
+            {"id": str(i), "index": i, "input_ids": ids, "labels": labels, "prompt_ids": ids[:p_len], "label_index": 0}
         )
 
     @torch.inference_mode()
