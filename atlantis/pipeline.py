@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.prompts import DEFAULT_TEMPLATE
-from atlantis.data.splits import build_splits
+from atlantis.data.splits import build_splits, resolve_data_dir
 from atlantis.data.tokenization import target_ids
 from atlantis.eval.outputs import write_confusion, write_predictions
 from atlantis.models.loading import load_tokenizer
@@ -29,24 +29,38 @@ log = logging.getLogger(__name__)
 
 # What `offline_fallback` switches to when the hub is out of reach: the embedded demo setting.
 OFFLINE_DATASET = {"name": "synthetic"}
+HUB_SUBDIRS = {"semeval": "semeval2010_task8", "conll04": "conll04"}
 
 
 def plain(cfg) -> dict:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
-def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
+def build_splits_or_fallback(cfg: dict):
+    """The dataset's noisy splits; with `offline_fallback`, the synthetic set when its hub copy is out of reach."""
     data = dict(cfg["dataset"])
     name = data.pop("name")
-    splits = build_splits(
-        name,
+    options = dict(
         noise_rate=cfg["noise"],
         noise_kind=cfg["noise_kind"]["name"],
         seed=cfg["seed"],
         clean_validation=cfg["clean_validation"],
         noise_options={k: v for k, v in cfg["noise_kind"].items() if k != "name"},
-        **data,
     )
+    from_hub = name != "synthetic" and resolve_data_dir(data.get("data_dir"), HUB_SUBDIRS.get(name, name)) is None
+    try:
+        return build_splits(name, **options, **data)
+    except OSError as err:
+        if not (from_hub and cfg.get("offline_fallback")):
+            raise
+        log.warning("dataset %s is out of reach (%s); offline_fallback: using the synthetic set", name, err)
+        cfg["fallback"] = dict(cfg.get("fallback") or {}, dataset=name, dataset_reason=str(err).splitlines()[0])
+        cfg["dataset"] = dict(OFFLINE_DATASET)
+        return build_splits("synthetic", **options)
+
+
+def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
+    splits = build_splits_or_fallback(cfg)
     trainer_cfg = cfg["trainer"]
     prompt = dict(cfg["prompt"])
     template = prompt.pop("template", None) or DEFAULT_TEMPLATE
@@ -71,6 +85,7 @@ def load_tokenizer_or_fallback(cfg: dict):
         log.warning("model %s is out of reach (%s); offline_fallback: using the tiny pair", cfg["model"]["name"], err)
         cfg["fallback"] = {"model": cfg["model"]["name"], "reason": str(err).splitlines()[0]}
         cfg["model"] = dict(cfg["offline_model"], kind=cfg["model"]["kind"])
+        cfg["trainer"] = dict(cfg["trainer"], **(cfg.get("offline_trainer") or {}))
         return load_tokenizer(cfg["model"]["tokenizer"])
 
 
