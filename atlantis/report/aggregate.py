@@ -27,6 +27,8 @@ def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
             invalid_rate=metrics.get("test/invalid_rate"),
             auroc=weights.get("auroc_clean_vs_noisy"),
             ess_fraction=weights.get("ess_fraction"),
+            w_clean=weights.get("mean_weight_clean"),
+            w_noisy=weights.get("mean_weight_noisy"),
         )
         rows.append(row)
     if not rows:
@@ -59,6 +61,8 @@ def summarise(frame: pd.DataFrame, baseline: str = "sft") -> pd.DataFrame:
             "std": scores.std(ddof=1) if len(scores) > 1 else 0.0,
             "auroc": group["auroc"].mean(),
             "ess_fraction": group["ess_fraction"].mean(),
+            "w_clean": group["w_clean"].mean(),
+            "w_noisy": group["w_noisy"].mean(),
         }
         base = frame[
             (frame["method"] == baseline)
@@ -91,16 +95,24 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         f"- {baseline} [95% CI]",
         "AUROC",
         "ESS/N",
+        "mean w clean / noisy",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
         diff = r.get(f"minus_{baseline}")
-        diff_text = "" if diff is None or pd.isna(diff) else f"{diff:+.4f} [{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
+        if diff is None or pd.isna(diff):
+            diff_text = ""
+        elif r["n_seeds"] < 2:
+            diff_text = f"{diff:+.4f} (1 seed: no interval)"
+        else:
+            diff_text = f"{diff:+.4f} [{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
         auroc = "" if pd.isna(r["auroc"]) else f"{r['auroc']:.3f}"
         ess = "" if pd.isna(r["ess_fraction"]) else f"{r['ess_fraction']:.3f}"
+        w_clean = "" if pd.isna(r["w_clean"]) else f"{r['w_clean']:.3f}"
+        w_noisy = "" if pd.isna(r["w_noisy"]) else f" / {r['w_noisy']:.3f}"
         lines.append(
             f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {r['method']} | {r['reference']} | "
-            f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {ess} |"
+            f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {ess} | {w_clean}{w_noisy} |"
         )
     return "\n".join(lines) + "\n"
 

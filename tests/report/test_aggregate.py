@@ -1,0 +1,44 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atlantis.report.aggregate import bootstrap_diff, write_report
+
+
+def fake_run(root, method, noise, seed, score):
+    path = root / f"{method}-{noise}-{seed}"
+    path.mkdir(parents=True)
+    config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": noise, "method": method,
+              "reference": "finetune" if method == "atlantis" else None, "seed": seed}
+    weights = {"auroc_clean_vs_noisy": 0.7, "ess_fraction": 0.5} if method == "atlantis" else None
+    (path / "metrics.json").write_text(json.dumps({"config": config, "test/f1_official": score, "weights": weights}))
+
+
+def test_report_means_stds_and_paired_differences(tmp_path):
+    sft = {0: 0.80, 1: 0.82, 2: 0.78}
+    atl = {0: 0.70, 1: 0.75, 2: 0.71}
+    for seed in sft:
+        fake_run(tmp_path, "sft", 0.2, seed, sft[seed])
+        fake_run(tmp_path, "atlantis", 0.2, seed, atl[seed])
+    paths = write_report(tmp_path)
+    table = pd.read_csv(paths["csv"]).set_index("method")
+    assert table.loc["sft", "mean"] == pytest.approx(0.80)
+    assert table.loc["sft", "std"] == pytest.approx(np.std([0.80, 0.82, 0.78], ddof=1))
+    diff = np.mean([atl[s] - sft[s] for s in sft])
+    assert table.loc["atlantis", "minus_sft"] == pytest.approx(diff)
+    assert table.loc["atlantis", "ci_lo"] <= diff <= table.loc["atlantis", "ci_hi"]
+    assert "| atlantis | finetune | 3 |" in paths["markdown"].read_text()
+    assert paths["plot"].stat().st_size > 1000
+
+
+def test_bootstrap_interval_is_seeded_and_contains_the_mean():
+    a, b = np.array([0.7, 0.75, 0.71, 0.69]), np.array([0.8, 0.82, 0.78, 0.8])
+    first, second = bootstrap_diff(a, b), bootstrap_diff(a, b)
+    assert first == second and first[1] <= first[0] <= first[2] < 0
+
+
+def test_no_runs_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no metrics.json"):
+        write_report(tmp_path)
