@@ -70,6 +70,8 @@ def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
         cfg["model"]["kind"],
         batch_size=trainer_cfg["batch_size"],
         eval_batch_size=trainer_cfg.get("eval_batch_size"),
+        group_by_length=trainer_cfg.get("group_by_length", False),
+        seed=cfg["seed"],
         prompt_template=template,
         **prompt,
     )

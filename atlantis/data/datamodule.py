@@ -37,6 +37,35 @@ class FeatureDataset(Dataset):
         return self.features[index]
 
 
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """Shuffled batches of similar length: less padding, still random.
+
+    Each epoch shuffles the examples, cuts them into mega-batches of `batch_size * group` examples,
+    sorts each by length, splits it into batches and shuffles the batches.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, group: int = 50, seed: int = 0):
+        self.lengths, self.batch_size, self.group, self.seed = list(lengths), batch_size, group, seed
+        self.epoch = 0
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.epoch += 1
+        order = torch.randperm(len(self.lengths), generator=g).tolist()
+        size = self.batch_size * self.group
+        batches = []
+        for start in range(0, len(order), size):
+            chunk = sorted(order[start : start + size], key=lambda i: -self.lengths[i])
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        for b in torch.randperm(len(batches), generator=g).tolist():
+            yield batches[b]
+
+    def __len__(self) -> int:
+        size = self.batch_size * self.group
+        full, rest = divmod(len(self.lengths), size)
+        return full * self.group + -(-rest // self.batch_size)
+
+
 class Collator:
     """Pads only: labels were masked at tokenisation. Prompts are also left-padded for generation."""
 
@@ -81,6 +110,8 @@ class RelationDataModule(L.LightningDataModule):
         use_chat_template: bool | None = None,
         entity_markers: str = "auto",
         num_workers: int = 0,
+        group_by_length: bool = False,
+        seed: int = 0,
     ):
         super().__init__()
         if tokenizer.pad_token_id is None:
@@ -96,6 +127,8 @@ class RelationDataModule(L.LightningDataModule):
         self.max_length = max_length
         self.max_target_length = max_target_length
         self.num_workers = num_workers
+        self.group_by_length = group_by_length
+        self.seed = seed
         self.builder = PromptBuilder(
             kind, splits.labels, tokenizer, prompt_template, list_labels, use_chat_template, entity_markers
         )
@@ -164,7 +197,13 @@ class RelationDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True, self.batch_size)
+        if not self.group_by_length:
+            return self._loader("train", True, self.batch_size)
+        features = self.features["train"]
+        sampler = LengthGroupedSampler([len(f["input_ids"]) for f in features], self.batch_size, seed=self.seed)
+        return DataLoader(
+            FeatureDataset(features), batch_sampler=sampler, collate_fn=self.collator, num_workers=self.num_workers
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("validation", False, self.eval_batch_size)

@@ -113,3 +113,23 @@ def test_t5_tokenizer_gets_bracket_markers(models_dir):
     rows = token_roles(batch, tok, "seq2seq", 0)
     prompt = roles_text(rows, tok, "prompt")
     assert "[E1]" in prompt and "[/E2]" in prompt and tok.unk_token not in prompt
+
+
+def test_length_grouped_batches_cover_every_example_once_and_pad_less():
+    import random
+
+    from atlantis.data.datamodule import LengthGroupedSampler
+
+    rng = random.Random(0)
+    lengths = [rng.randint(20, 200) for _ in range(1000)]
+    sampler = LengthGroupedSampler(lengths, batch_size=16, group=10, seed=1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert list(sampler) != batches  # another epoch, another order
+
+    def padding(batches):
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+    random_batches = [list(range(i, min(i + 16, 1000))) for i in range(0, 1000, 16)]
+    assert padding(batches) < 0.2 * padding(random_batches)

@@ -10,8 +10,15 @@ from atlantis.report.aggregate import bootstrap_diff, write_report
 def fake_run(root, method, noise, seed, score):
     path = root / f"{method}-{noise}-{seed}"
     path.mkdir(parents=True)
-    config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": noise, "method": method,
-              "reference": "finetune" if method == "atlantis" else None, "seed": seed}
+    config = {
+        "dataset": "semeval",
+        "model": "tiny",
+        "noise_kind": "uniform",
+        "noise": noise,
+        "method": method,
+        "reference": "finetune" if method == "atlantis" else None,
+        "seed": seed,
+    }
     weights = {"auroc_clean_vs_noisy": 0.7, "ess_fraction": 0.5} if method == "atlantis" else None
     (path / "metrics.json").write_text(json.dumps({"config": config, "test/f1_official": score, "weights": weights}))
 
