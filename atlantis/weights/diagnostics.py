@@ -62,7 +62,7 @@ def plot_weights(path: Path, weights, labels, is_noisy, title: str) -> None:
     left.hist(log_w[~noisy], bins=bins, alpha=0.6, label=f"clean ({(~noisy).sum()})")
     if noisy.any():
         left.hist(log_w[noisy], bins=bins, alpha=0.6, label=f"corrupted ({noisy.sum()})")
-    left.set_xlabel("log10 weight")
+    left.set_xlabel("log10 weight (below 1e-12 drawn at -12)")
     left.set_ylabel("examples")
     left.legend()
     diag = weight_diagnostics(w, labels, noisy)
