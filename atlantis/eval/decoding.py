@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from atlantis.models.loss import IGNORE_INDEX
+from atlantis.models.loss import IGNORE_INDEX, token_nll
 
 
 def pad_candidates(candidate_ids: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -16,13 +16,6 @@ def pad_candidates(candidate_ids: list[list[int]], pad_token_id: int, device) ->
         ids[i, : len(c)] = torch.tensor(c, device=device)
         labels[i, : len(c)] = ids[i, : len(c)]
     return ids, labels
-
-
-def _token_logprob_sums(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    logprobs = torch.log_softmax(logits.float(), dim=-1)
-    mask = labels != IGNORE_INDEX
-    picked = logprobs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * mask).sum(dim=-1)
 
 
 @torch.no_grad()
@@ -39,7 +32,7 @@ def score_candidates_seq2seq(model, input_ids, attention_mask, candidate_ids, pa
         labels=labels,
         use_cache=False,
     )
-    return _token_logprob_sums(out.logits, labels).view(batch, n_cand)
+    return -token_nll(out.logits, labels).sum(dim=-1).view(batch, n_cand)
 
 
 @torch.no_grad()
@@ -71,7 +64,7 @@ def score_candidates_causal(model, prompt_ids, prompt_mask, candidate_ids, pad_t
         past_key_values=cache,
         use_cache=True,
     )
-    rest_logprob = _token_logprob_sums(rest.logits, labels[:, 1:])
+    rest_logprob = -token_nll(rest.logits, labels[:, 1:]).sum(dim=-1)
     return (first_logprob + rest_logprob).view(batch, n_cand)
 
 

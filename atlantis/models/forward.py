@@ -11,12 +11,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from atlantis.models.loss import IGNORE_INDEX, shift_for_causal
+from atlantis.models.loss import IGNORE_INDEX, shift_for_causal, token_nll
 
 PLAIN_LM_HEAD = {"llama", "qwen2", "qwen3", "mistral"}
 
 
-def token_nll(model, kind: str, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor]:
+def target_token_nll(model, kind: str, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor]:
     """(NLL per target position, mask of target positions), both [B, T'] with T' aligned to the targets."""
     if kind == "seq2seq":
         decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
@@ -36,15 +36,11 @@ def token_nll(model, kind: str, input_ids, attention_mask, labels) -> tuple[torc
     else:
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         logits, targets = shift_for_causal(logits, labels)
-    mask = targets != IGNORE_INDEX
-    nll = F.cross_entropy(
-        logits.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-    ).view(targets.shape)
-    return nll, mask
+    return token_nll(logits, targets), targets != IGNORE_INDEX
 
 
 def example_nll(model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean NLL over each example's target tokens [B], number of target tokens [B])."""
-    nll, mask = token_nll(model, kind, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    nll, mask = target_token_nll(model, kind, batch["input_ids"], batch["attention_mask"], batch["labels"])
     count = mask.sum(dim=1)
     return nll.sum(dim=1) / count.clamp(min=1), count

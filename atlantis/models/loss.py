@@ -8,16 +8,20 @@ import torch.nn.functional as F
 IGNORE_INDEX = -100
 
 
+def token_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """NLL of every position in float32, 0 where labels == -100. logits [..., T, V], labels [..., T] -> [..., T]."""
+    return F.cross_entropy(
+        logits.flatten(0, -2).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
+    ).view(labels.shape)
+
+
 def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Per-example NLL: the mean over target tokens (labels != -100). logits [B, T, V], labels [B, T] -> [B].
 
     Logits and labels must already be aligned (decoder-only models shift them before calling).
     """
-    token_nll = F.cross_entropy(
-        logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="none"
-    ).view(labels.shape)
     n_targets = (labels != IGNORE_INDEX).sum(dim=1)
-    return token_nll.sum(dim=1) / n_targets.clamp(min=1)
+    return token_nll(logits, labels).sum(dim=1) / n_targets.clamp(min=1)
 
 
 def weighted_batch_loss(example_nll: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

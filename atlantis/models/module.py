@@ -16,7 +16,7 @@ from atlantis.eval.decoding import (
 from atlantis.eval.metrics import classification_report
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
-from atlantis.models.loss import IGNORE_INDEX, weighted_batch_loss
+from atlantis.models.loss import weighted_batch_loss
 
 log = logging.getLogger(__name__)
 
@@ -77,10 +77,10 @@ class RelationLM(L.LightningModule):
         return example_nll(self.model, self.kind, batch)[0]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        nll = self.example_nll(batch)
+        nll, n_targets = example_nll(self.model, self.kind, batch)
         weights = batch["weight"]
         if self.hparams.iw_sft_clip is not None:
-            weights = weights * self.iw_sft_weights(nll.detach(), batch)
+            weights = weights * self.iw_sft_weights(nll.detach(), n_targets, batch["start_logp"])
         loss = weighted_batch_loss(nll, weights)
         size = nll.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
@@ -88,12 +88,11 @@ class RelationLM(L.LightningModule):
         self.log("train/weight_mean", weights.mean(), batch_size=size)
         return loss
 
-    def iw_sft_weights(self, nll: torch.Tensor, batch: dict) -> torch.Tensor:
-        """iw-SFT: p_theta(y|x) / p_theta0(y|x) per sequence, clamped; p_theta0 comes precomputed in the batch."""
-        n_targets = (batch["labels"] != IGNORE_INDEX).sum(dim=1)  # the first position is always prompt
+    def iw_sft_weights(self, nll: torch.Tensor, n_targets: torch.Tensor, start_logp: torch.Tensor) -> torch.Tensor:
+        """iw-SFT: p_theta(y|x) / p_theta0(y|x) per sequence, clamped; log p_theta0 is precomputed (`start_logp`)."""
         logp_now = -nll * n_targets
         lo, hi = self.hparams.iw_sft_clip
-        return torch.exp(logp_now - batch["start_logp"].to(logp_now.dtype)).clamp(lo, hi)
+        return torch.exp(logp_now - start_logp.to(logp_now.dtype)).clamp(lo, hi)
 
     # ---- evaluation -------------------------------------------------------------------------
     @torch.no_grad()

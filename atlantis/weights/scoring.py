@@ -14,12 +14,6 @@ REDUCTIONS = ("sum", "mean", "label_set")
 SCORING_VERSION = 1  # bump when scores change meaning: it is part of every cache key
 
 
-def target_logprobs(model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of target-token log-probs, number of target tokens) per example of a batch."""
-    mean_nll, count = example_nll(model, kind, batch)
-    return -mean_nll * count, count
-
-
 def length_sorted_batches(features: list[dict], batch_size: int) -> list[list[int]]:
     """Index batches of similar length, longest first (padding waste is small; OOM shows up at once)."""
     order = sorted(range(len(features)), key=lambda i: -len(features[i]["input_ids"]))
@@ -66,8 +60,8 @@ def score_features(
             posterior = torch.log_softmax(cand.double(), dim=1)
             values = posterior.gather(1, batch["label_index"].unsqueeze(1)).squeeze(1)
         else:
-            total, count = target_logprobs(model, kind, batch)
-            values = total if reduction == "sum" else total / count.clamp(min=1)
+            mean_nll, count = example_nll(model, kind, batch)
+            values = -mean_nll * count if reduction == "sum" else -mean_nll
         scores[indices] = values.double().cpu().numpy()
     model.train(was_training)
     bad = [features[i]["id"] for i in np.flatnonzero(~np.isfinite(scores))]

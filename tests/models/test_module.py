@@ -129,7 +129,7 @@ def test_iw_sft_weight_is_the_clamped_gap_to_the_start_model():
     n_targets = (batch["labels"][:, 1:] != -100).sum(dim=1)
     logp = -nll * n_targets
     batch["start_logp"] = (logp + torch.tensor([0.0, 0.1, -5.0, 5.0])).double()
-    w = module.iw_sft_weights(nll, batch)
+    w = module.iw_sft_weights(nll, n_targets, batch["start_logp"])
     torch.testing.assert_close(
         w, torch.tensor([1.0, float(torch.exp(torch.tensor(-0.1))), 2.0, 0.5]), atol=1e-5, rtol=1e-5
     )
