@@ -9,6 +9,7 @@ import resource
 import time
 from pathlib import Path
 
+import lightning as L
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -112,6 +113,31 @@ def timed(fn, repeats: int = 1) -> tuple[float, object]:
         out = fn()
         best = min(best, time.perf_counter() - start)
     return best, out
+
+
+class StepTimer(L.Callback):
+    """Wall time of every training step inside a Lightning Trainer (GPU work synchronised first)."""
+
+    def __init__(self, skip: int = 0):
+        self.skip, self.times = skip, []
+
+    @staticmethod
+    def _sync() -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    def on_train_batch_start(self, *args, **kwargs):
+        self._sync()
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, *args, **kwargs):
+        self._sync()
+        self.times.append(time.perf_counter() - self._start)
+
+    def mean(self) -> float:
+        """Mean step time after the first `skip` (warm-up) steps."""
+        times = self.times[self.skip :]
+        return sum(times) / len(times)
 
 
 def peak_rss_mb() -> float:

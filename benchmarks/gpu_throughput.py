@@ -20,7 +20,7 @@ import time
 import lightning as L
 import torch
 
-from benchmarks.common import build_shape, count_params, machine
+from benchmarks.common import StepTimer, build_shape, count_params, machine
 
 
 def matmul_ceiling(device) -> float:
@@ -166,7 +166,7 @@ def lightning_step(model, batch: dict, batch_size: int, steps: int, suffix: str)
     cpu_batch = {k: v.cpu() for k, v in batch.items()}
     cpu_batch["ids"] = [str(i) for i in range(batch_size)]
     n = 3 + steps
-    timer = _Timer(skip=3)
+    timer = StepTimer(skip=3)
     trainer = L.Trainer(
         max_steps=n,
         precision="bf16-mixed",
@@ -197,23 +197,6 @@ class _FakeTokenizer:
 
     def __len__(self):
         return 2
-
-
-class _Timer(L.Callback):
-    def __init__(self, skip: int):
-        self.skip, self.times = skip, []
-
-    def on_train_batch_start(self, *args, **kwargs):
-        torch.cuda.synchronize()
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, *args, **kwargs):
-        torch.cuda.synchronize()
-        self.times.append(time.perf_counter() - self._start)
-
-    def mean(self) -> float:
-        times = self.times[self.skip :]
-        return sum(times) / len(times)
 
 
 def scoring(shape: str, batch_size: int, length: int, n_targets: int, peak: float, steps: int) -> dict:

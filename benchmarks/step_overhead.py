@@ -13,18 +13,7 @@ import time
 import lightning as L
 import torch
 
-from benchmarks.common import RESULTS, build_shape, datamodule, merge_results, tokenizer_and_examples
-
-
-class StepTimer(L.Callback):
-    def __init__(self):
-        self.times = []
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.times.append(time.perf_counter() - self._start)
+from benchmarks.common import RESULTS, StepTimer, build_shape, datamodule, merge_results, tokenizer_and_examples
 
 
 def bare_loop(model, kind, batches, lr, warmup) -> list[float]:

@@ -12,27 +12,31 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _env_dir(variable: str, subdir: str) -> Path | None:
-    root = os.environ.get(variable)
-    if root and (Path(root) / subdir).is_dir():
-        return Path(root) / subdir
-    return None
+def job_config(*overrides: str) -> dict:
+    """A job's config as run.py composes it (without the hydra node), resolved to plain values."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def _data_dir(subdir: str, what: str) -> Path:
+    root = os.environ.get("ATLANTIS_DATA_DIR")
+    if not (root and (Path(root) / subdir).is_dir()):
+        pytest.skip(f"real {what} files not found: set ATLANTIS_DATA_DIR to a folder holding {subdir}/")
+    return Path(root) / subdir
 
 
 @pytest.fixture(scope="session")
 def semeval_dir() -> Path:
-    path = _env_dir("ATLANTIS_DATA_DIR", "semeval2010_task8")
-    if path is None:
-        pytest.skip("real SemEval files not found: set ATLANTIS_DATA_DIR to a folder holding semeval2010_task8/")
-    return path
+    return _data_dir("semeval2010_task8", "SemEval")
 
 
 @pytest.fixture(scope="session")
 def conll04_dir() -> Path:
-    path = _env_dir("ATLANTIS_DATA_DIR", "conll04")
-    if path is None:
-        pytest.skip("real CoNLL04 files not found: set ATLANTIS_DATA_DIR to a folder holding conll04/")
-    return path
+    return _data_dir("conll04", "CoNLL04")
 
 
 @pytest.fixture(scope="session")

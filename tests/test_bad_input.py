@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.examples import RelationExample
@@ -51,24 +50,18 @@ def test_non_finite_scores_name_the_examples(tokenizer, monkeypatch):
 
 
 def test_pair_without_the_reference_model_the_method_needs(tmp_path):
-    from hydra import compose, initialize_config_dir
-
     from atlantis.pipeline import run_job
-    from tests.conftest import REPO
+    from tests.conftest import job_config
 
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "experiment=demo",
-                "method=atlantis",
-                "reference=pretrained",
-                f"paths.output_dir={tmp_path}",
-                f"paths.cache_dir={tmp_path}",
-            ],
-        )
+    cfg = job_config(
+        "experiment=demo",
+        "method=atlantis",
+        "reference=pretrained",
+        f"paths.output_dir={tmp_path}",
+        f"paths.cache_dir={tmp_path}",
+    )
     with pytest.raises(ValueError, match="reference=pretrained needs a checkpoint: model pair 'tiny' names no"):
-        run_job(OmegaConf.to_container(cfg, resolve=True), tmp_path / "run")
+        run_job(cfg, tmp_path / "run")
 
 
 def test_label_set_needs_a_closed_label_set(tokenizer):

@@ -1,25 +1,15 @@
 """Where the hub is out of reach, the default job runs on the embedded demo setting and says so."""
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from atlantis.pipeline import run_job
-from tests.conftest import REPO
+from tests.conftest import job_config
 
 
 def default_job(tmp_path, *overrides):
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "trainer.enable_progress_bar=false",
-                f"paths.output_dir={tmp_path}",
-                f"paths.cache_dir={tmp_path}",
-                *overrides,
-            ],
-        )
-    return OmegaConf.to_container(cfg, resolve=True)
+    return job_config(
+        "trainer.enable_progress_bar=false", f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path}", *overrides
+    )
 
 
 @pytest.fixture

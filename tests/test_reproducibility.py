@@ -2,31 +2,23 @@
 
 import json
 
-from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
-
 from atlantis.data.splits import build_splits
 from atlantis.pipeline import run_job
-from tests.conftest import REPO
+from tests.conftest import job_config
 
 
 def job(tmp_path, name, seed=0):
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "experiment=demo",
-                "method=atlantis",
-                "noise=0.3",
-                f"seed={seed}",
-                "dataset.synthetic_sizes=[120,30,30]",
-                "trainer.max_epochs=2",
-                "trainer.enable_progress_bar=false",
-                f"paths.output_dir={tmp_path / name}",
-                f"paths.cache_dir={tmp_path / name / 'cache'}",
-            ],
-        )
-    cfg = OmegaConf.to_container(cfg, resolve=True)
+    cfg = job_config(
+        "experiment=demo",
+        "method=atlantis",
+        "noise=0.3",
+        f"seed={seed}",
+        "dataset.synthetic_sizes=[120,30,30]",
+        "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false",
+        f"paths.output_dir={tmp_path / name}",
+        f"paths.cache_dir={tmp_path / name / 'cache'}",
+    )
     run_dir = tmp_path / name / "run"
     return run_job(cfg, run_dir), run_dir
 

@@ -1,32 +1,24 @@
 """A second job that needs a reference or a score table reuses it; a corrupt entry is rebuilt."""
 
 import pytest
-from omegaconf import OmegaConf
 
 from atlantis.data.tokenization import target_ids
 from atlantis.pipeline import build_datamodule
 from atlantis.weights.cache import ArtifactCache
 from atlantis.weights.importance import ImportanceWeighter
-from tests.conftest import REPO
+from tests.conftest import job_config as compose_job
 
 
 def job_config(tmp_path, reference="finetune", method="atlantis"):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=[
-                "experiment=demo",
-                f"method={method}",
-                f"reference={reference}",
-                "noise=0.3",
-                "dataset.synthetic_sizes=[60,10,10]",
-                "trainer.max_epochs=1",
-                f"paths.cache_dir={tmp_path}",
-            ],
-        )
-    return OmegaConf.to_container(cfg, resolve=True)
+    return compose_job(
+        "experiment=demo",
+        f"method={method}",
+        f"reference={reference}",
+        "noise=0.3",
+        "dataset.synthetic_sizes=[60,10,10]",
+        "trainer.max_epochs=1",
+        f"paths.cache_dir={tmp_path}",
+    )
 
 
 def weigh(cfg):
