@@ -12,21 +12,42 @@ export ATLANTIS_MODELS_DIR ?= $(SHARED_DIR)/models
 endif
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install demo test test-full lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
+.PHONY: help install lock lock-check demo test test-full lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# uv installs from uv.lock: the exact version (and hash) of every package, transitive ones included.
+UV := $(VENV)/bin/uv
+UV_VERSION := $(shell awk '/^name = "uv"$$/ {getline; gsub(/"/, "", $$3); print $$3}' uv.lock)
+# The folder holding the CPU build of torch (pip's find-links on these machines); only `make lock` reads it.
+WHEELS_DIR ?= $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
+# GPU clusters: `make install TORCH_INDEX=https://download.pytorch.org/whl/cu128` keeps every other pin.
+TORCH_INDEX ?=
+TORCH_VERSION := $(shell awk '/^name = "torch"$$/ {getline; gsub(/"/, "", $$3); sub(/\+.*/, "", $$3); print $$3}' uv.lock)
+
+$(UV):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	# torch first and pinned: an unpinned torch would pull the CUDA build.
-	$(PY) -m pip install torch==2.13.0
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): uv.lock pyproject.toml | $(UV)
+ifeq ($(TORCH_INDEX),)
+	$(UV) sync --locked --extra dev
+else
+	$(UV) sync --locked --extra dev --no-install-package torch
+	$(UV) pip install --python $(PY) "torch==$(TORCH_VERSION)" --index $(TORCH_INDEX)
+endif
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv/ with torch 2.13.0, the framework and dev tools
+install: $(STAMP)  ## create .venv/ from uv.lock (TORCH_INDEX=<pytorch index> for a CUDA build of the same torch)
+
+lock: | $(UV)  ## re-resolve uv.lock after editing pyproject.toml's dependencies
+	UV_FIND_LINKS=$(WHEELS_DIR) $(UV) lock
+
+lock-check: | $(UV)  ## fail when uv.lock no longer matches pyproject.toml
+	@$(UV) lock --check --quiet 2>/dev/null || { $(UV) lock --check; \
+		echo "uv.lock is stale against pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1; }
 
 demo: $(STAMP)  ## the offline demo: synthetic data, tiny pair, CPU, a few minutes
 	$(PY) run.py experiment=demo
