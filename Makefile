@@ -67,7 +67,7 @@ format: $(STAMP)  ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff format .
 
 inspect: $(STAMP)  ## print a few examples token by token with roles (ARGS="model=tiny model.kind=causal")
-	$(PY) -m atlantis.data.inspect_cli $(ARGS)
+	$(PY) -m atlantis.experiment.inspect_cli $(ARGS)
 
 bench: $(STAMP)  ## CPU benchmarks -> benchmarks/results/cpu.json (quiet machine: ~15 minutes)
 	$(PY) -m benchmarks.run_cpu

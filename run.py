@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
-import secrets
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-# One id per process, so runs started in the same second never share a folder.
-_PROCESS_UID = f"{os.getpid()}{secrets.token_hex(2)}"
-OmegaConf.register_new_resolver("uid", lambda: _PROCESS_UID, replace=True)
+from atlantis.experiment.resolvers import register_resolvers
+
+register_resolvers()
 log = logging.getLogger("atlantis")
 
 
@@ -20,10 +18,12 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from atlantis.experiment.console import quiet_libraries
     from atlantis.pipeline import run_job
     from atlantis.utils.jobs import record_failure
     from atlantis.utils.wandb import finish_wandb
 
+    quiet_libraries()
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     try:

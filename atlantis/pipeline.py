@@ -14,9 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.prompts import DEFAULT_TEMPLATE
-from atlantis.data.splits import build_splits, resolve_data_dir
+from atlantis.data.splits import build_splits
 from atlantis.data.tokenization import target_ids
 from atlantis.eval.outputs import write_confusion, write_predictions
+from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
 from atlantis.utils.io import atomic_write_json, atomic_write_jsonl
@@ -27,40 +28,27 @@ from atlantis.weights.importance import METHOD_TERMS, ImportanceWeighter
 
 log = logging.getLogger(__name__)
 
-# What `offline_fallback` switches to when the hub is out of reach: the embedded demo setting.
-OFFLINE_DATASET = {"name": "synthetic"}
-HUB_SUBDIRS = {"semeval": "semeval2010_task8", "conll04": "conll04"}
-
 
 def plain(cfg) -> dict:
     return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
 
 
-def build_splits_or_fallback(cfg: dict):
-    """The dataset's noisy splits; with `offline_fallback`, the synthetic set when its hub copy is out of reach."""
-    data = dict(cfg["dataset"])
-    name = data.pop("name")
-    options = dict(
+def build_dataset_splits(cfg: dict):
+    """The job's noisy splits, from the reader its dataset config names."""
+    data = cfg["dataset"]
+    return build_splits(
+        make_reader(data),
         noise_rate=cfg["noise"],
         noise_kind=cfg["noise_kind"]["name"],
         seed=cfg["seed"],
         clean_validation=cfg["clean_validation"],
         noise_options={k: v for k, v in cfg["noise_kind"].items() if k != "name"},
+        **{k: data.get(k) for k in ("max_train_examples", "max_val_examples", "max_test_examples")},
     )
-    from_hub = name != "synthetic" and resolve_data_dir(data.get("data_dir"), HUB_SUBDIRS.get(name, name)) is None
-    try:
-        return build_splits(name, **options, **data)
-    except OSError as err:
-        if not (from_hub and cfg.get("offline_fallback")):
-            raise
-        log.warning("dataset %s is out of reach (%s); offline_fallback: using the synthetic set", name, err)
-        cfg["fallback"] = dict(cfg.get("fallback") or {}, dataset=name, dataset_reason=str(err).splitlines()[0])
-        cfg["dataset"] = dict(OFFLINE_DATASET)
-        return build_splits("synthetic", **options)
 
 
 def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
-    splits = build_splits_or_fallback(cfg)
+    splits = build_dataset_splits(cfg)
     trainer_cfg = cfg["trainer"]
     prompt = dict(cfg["prompt"])
     template = prompt.pop("template", None) or DEFAULT_TEMPLATE
@@ -75,20 +63,6 @@ def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
         prompt_template=template,
         **prompt,
     )
-
-
-def load_tokenizer_or_fallback(cfg: dict):
-    """The pair's tokenizer; with `offline_fallback`, the demo pair's when the hub is out of reach."""
-    try:
-        return load_tokenizer(cfg["model"]["tokenizer"])
-    except OSError as err:
-        if not cfg.get("offline_fallback"):
-            raise
-        log.warning("model %s is out of reach (%s); offline_fallback: using the tiny pair", cfg["model"]["name"], err)
-        cfg["fallback"] = {"model": cfg["model"]["name"], "reason": str(err).splitlines()[0]}
-        cfg["model"] = dict(cfg["offline_model"], kind=cfg["model"]["kind"])
-        cfg["trainer"] = dict(cfg["trainer"], **(cfg.get("offline_trainer") or {}))
-        return load_tokenizer(cfg["model"]["tokenizer"])
 
 
 def link_checkpoints(run_dir: Path, checkpoint_dir: Path) -> None:
@@ -175,8 +149,8 @@ def build_loggers(cfg: dict, run_dir: Path) -> list:
 def job_summary(cfg: dict) -> dict:
     """The settings a report groups by."""
     return {
-        "dataset": cfg["dataset"]["name"],
-        "model": cfg["model"]["name"],
+        "dataset": ran_name(cfg, "dataset"),
+        "model": ran_name(cfg, "model"),
         "method": cfg["method"]["name"],
         "noise": cfg["noise"],
         "noise_kind": cfg["noise_kind"]["name"],
@@ -219,7 +193,7 @@ def apply_importance_weights(cfg: dict, datamodule, tokenizer, label_token_ids, 
 
 def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     """Run one job (data, training, test) and write its outputs to `run_dir`; returns the metrics."""
-    cfg = plain(cfg)
+    cfg = apply_fallback(plain(cfg))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state = job_state_dir(cfg)
@@ -228,7 +202,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     if not cfg.get("resume", True):
         shutil.rmtree(state, ignore_errors=True)  # a fresh start: no old checkpoints or metrics
     L.seed_everything(cfg["seed"], workers=True)
-    tokenizer = load_tokenizer_or_fallback(cfg)
+    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
     datamodule = build_datamodule(cfg, tokenizer)
     datamodule.setup()
     labels = datamodule.labels

@@ -84,16 +84,18 @@ def count_params(model, non_embedding: bool = True) -> int:
 
 def tokenizer_and_examples(n_train: int, directed: bool = True, seed: int = 0):
     """SmolLM2's tokenizer and SemEval examples when the files are there, else the built-in set."""
-    from atlantis.data.splits import build_splits, load_clean_splits
+    from atlantis.data.semeval import SemEvalReader
+    from atlantis.data.splits import build_splits
+    from atlantis.data.synthetic import SyntheticReader
     from atlantis.models.loading import load_tokenizer
 
     data_dir, models_dir = os.environ.get("ATLANTIS_DATA_DIR"), os.environ.get("ATLANTIS_MODELS_DIR")
     smollm = Path(models_dir or "-") / "smollm2-135m-instruct-gguf"
     if data_dir and (Path(data_dir) / "semeval2010_task8").is_dir() and smollm.is_dir():
-        splits = load_clean_splits("semeval", seed=seed, directed=directed)
+        splits = SemEvalReader(directed=directed).load(seed)
         splits.train = splits.train[:n_train]
         return load_tokenizer(str(smollm)), splits, "semeval + SmolLM2 tokenizer (chat template)"
-    splits = build_splits("synthetic", synthetic_sizes=[n_train, 10, 10], seed=seed)
+    splits = build_splits(SyntheticReader([n_train, 10, 10]), seed=seed)
     return load_tokenizer("builtin"), splits, "synthetic + built-in tokenizer"
 
 

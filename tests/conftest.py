@@ -17,6 +17,10 @@ def job_config(*overrides: str) -> dict:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from atlantis.experiment.resolvers import register_resolvers
+
+    register_resolvers()
+
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=list(overrides))
     return OmegaConf.to_container(cfg, resolve=True)

@@ -7,6 +7,7 @@ import torch
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.examples import RelationExample
 from atlantis.data.splits import DatasetSplits, build_splits
+from atlantis.data.synthetic import SyntheticReader
 from atlantis.models.loading import load_tokenizer, tiny_model
 from atlantis.weights import scoring
 
@@ -32,7 +33,7 @@ def test_unusual_unicode_round_trips(tokenizer):
 
 
 def test_non_finite_scores_name_the_examples(tokenizer, monkeypatch):
-    dm = RelationDataModule(build_splits("synthetic", synthetic_sizes=[6, 2, 2]), tokenizer, "causal")
+    dm = RelationDataModule(build_splits(SyntheticReader([6, 2, 2])), tokenizer, "causal")
     dm.setup()
     model = tiny_model("causal", len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
     real = scoring.example_nll
@@ -65,7 +66,7 @@ def test_pair_without_the_reference_model_the_method_needs(tmp_path):
 
 
 def test_label_set_needs_a_closed_label_set(tokenizer):
-    dm = RelationDataModule(build_splits("synthetic", synthetic_sizes=[4, 2, 2]), tokenizer, "causal")
+    dm = RelationDataModule(build_splits(SyntheticReader([4, 2, 2])), tokenizer, "causal")
     dm.setup()
     model = tiny_model("causal", len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
     with pytest.raises(ValueError, match="label_set needs a closed label set"):

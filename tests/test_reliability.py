@@ -9,7 +9,7 @@ import time
 
 from tests.conftest import REPO
 
-DEMO = ["experiment=demo", "dataset.synthetic_sizes=[200,40,40]", "trainer.enable_progress_bar=false"]
+DEMO = ["experiment=demo", "dataset.reader.sizes=[200,40,40]", "trainer.enable_progress_bar=false"]
 
 
 def env_for(tmp_path):

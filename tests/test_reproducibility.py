@@ -3,6 +3,7 @@
 import json
 
 from atlantis.data.splits import build_splits
+from atlantis.data.synthetic import SyntheticReader
 from atlantis.pipeline import run_job
 from tests.conftest import job_config
 
@@ -13,7 +14,7 @@ def job(tmp_path, name, seed=0):
         "method=atlantis",
         "noise=0.3",
         f"seed={seed}",
-        "dataset.synthetic_sizes=[120,30,30]",
+        "dataset.reader.sizes=[120,30,30]",
         "trainer.max_epochs=2",
         "trainer.enable_progress_bar=false",
         f"paths.output_dir={tmp_path / name}",
@@ -36,9 +37,9 @@ def test_same_seed_same_everything(tmp_path):
 
 
 def test_other_seed_other_noise_and_split():
-    a = build_splits("synthetic", noise_rate=0.3, seed=0)
-    b = build_splits("synthetic", noise_rate=0.3, seed=1)
+    a = build_splits(SyntheticReader(), noise_rate=0.3, seed=0)
+    b = build_splits(SyntheticReader(), noise_rate=0.3, seed=1)
     assert {e.id for e in a.train if e.is_noisy} != {e.id for e in b.train if e.is_noisy}
     assert [e.text for e in a.validation] != [e.text for e in b.validation]
-    again = build_splits("synthetic", noise_rate=0.3, seed=0)
+    again = build_splits(SyntheticReader(), noise_rate=0.3, seed=0)
     assert [(e.id, e.label) for e in again.train] == [(e.id, e.label) for e in a.train]

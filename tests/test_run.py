@@ -10,7 +10,7 @@ import torch
 
 from tests.conftest import REPO
 
-DEMO_SMALL = ["experiment=demo", "dataset.synthetic_sizes=[400,60,60]", "trainer.enable_progress_bar=false"]
+DEMO_SMALL = ["experiment=demo", "dataset.reader.sizes=[400,60,60]", "trainer.enable_progress_bar=false"]
 
 
 def run(args, tmp_path, check=True, **kwargs):

@@ -13,7 +13,7 @@ from tests.conftest import REPO
 def test_multirun_four_jobs_and_report(tmp_path):
     env = dict(os.environ, ATLANTIS_OUTPUT_DIR=str(tmp_path / "out"), ATLANTIS_CACHE_DIR=str(tmp_path / "cache"))
     command = [sys.executable, "run.py", "-m", "noise=0.2,0.5", "method=sft,atlantis", "experiment=demo"]
-    small = ["dataset.synthetic_sizes=[200,40,40]", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
+    small = ["dataset.reader.sizes=[200,40,40]", "trainer.max_epochs=2", "trainer.enable_progress_bar=false"]
     small.append("logger=wandb")  # no key, no network: offline, one W&B run per job
     env.pop("WANDB_API_KEY", None)
     env.pop("WANDB_MODE", None)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from atlantis.data.examples import DatasetFormatError, RelationExample, check_label
+from atlantis.data.readers import DatasetReader, DatasetSplits
 
 HUB_ID = "DFKI-SLT/conll04"
 RELATIONS = ("Kill", "Live_In", "Located_In", "OrgBased_In", "Work_For")
@@ -132,3 +133,26 @@ def load_conll04(
             dict(row), split, index, f"{hub_id}[{split}] row {index}", include_no_relation
         )
     return examples
+
+
+class CoNLL04Reader(DatasetReader):
+    """CoNLL04 (SpERT splits): one instance per gold entity pair; `include_no_relation` adds the other pairs."""
+
+    name = "conll04"
+    env_subdir = "conll04"
+
+    def __init__(self, data_dir: str | None = None, hub_id: str = HUB_ID, include_no_relation: bool = False):
+        super().__init__(data_dir, hub_id)
+        self.include_no_relation = include_no_relation
+
+    def load(self, seed: int) -> DatasetSplits:
+        data_dir = self.local_source()
+        kwargs = {
+            "data_dir": data_dir,
+            "include_no_relation": self.include_no_relation,
+            "hub_id": self.hub_id or HUB_ID,
+        }
+        train, val, test = (load_conll04(s, **kwargs) for s in ("train", "validation", "test"))
+        negative = NO_RELATION if self.include_no_relation else None
+        labels = label_inventory(self.include_no_relation)
+        return DatasetSplits(self.name, labels, train, val, test, negative, {"data_dir": data_dir})

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from atlantis.data.examples import DatasetFormatError, RelationExample, check_label, extract_marked_entities
+from atlantis.data.readers import DatasetReader, DatasetSplits, carve_validation
 
 HUB_ID = "SemEvalWorkshop/sem_eval_2010_task_8"
 OTHER = "Other"
@@ -123,3 +124,26 @@ def read_distribution_file(path: str | Path) -> dict[str, int]:
             if match and match.group(1) != "TOTAL":
                 counts[match.group(1)] = int(match.group(2))
     return counts
+
+
+class SemEvalReader(DatasetReader):
+    """SemEval-2010 Task 8: 8,000 train sentences (a seeded validation carve of `val_size`) and 2,717 test."""
+
+    name = "semeval"
+    env_subdir = "semeval2010_task8"
+
+    def __init__(
+        self, data_dir: str | None = None, hub_id: str = HUB_ID, directed: bool = True, val_size: int | float = 800
+    ):
+        super().__init__(data_dir, hub_id)
+        self.directed = directed
+        self.val_size = val_size
+
+    def load(self, seed: int) -> DatasetSplits:
+        data_dir = self.local_source()
+        kwargs = {"data_dir": data_dir, "directed": self.directed, "hub_id": self.hub_id or HUB_ID}
+        train, val = carve_validation(load_semeval("train", **kwargs), self.val_size, seed)
+        test = load_semeval("test", **kwargs)
+        return DatasetSplits(
+            self.name, label_inventory(self.directed), train, val, test, OTHER, {"data_dir": data_dir}
+        )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 from atlantis.data.examples import RelationExample, extract_marked_entities
+from atlantis.data.readers import DatasetReader, DatasetSplits
 
 # Each template fixes its relation; {a} becomes the head (<e1>) and {b} the tail (<e2>).
 TEMPLATES = {
@@ -70,3 +72,19 @@ def generate_synthetic(n: int, seed: int, split: str) -> list[RelationExample]:
         examples.append(RelationExample(f"{split}-{i}", text, head, tail, label, label))
     rng.shuffle(examples)
     return examples
+
+
+class SyntheticReader(DatasetReader):
+    """The embedded 5-class task: needs no files, works offline; `sizes` = train, validation, test."""
+
+    name = "synthetic"
+
+    def __init__(self, sizes: Sequence[int] = (400, 100, 100)):
+        super().__init__()
+        self.sizes = tuple(sizes)
+
+    def load(self, seed: int) -> DatasetSplits:
+        train, val, test = (
+            generate_synthetic(n, seed, split) for n, split in zip(self.sizes, ("train", "validation", "test"))
+        )
+        return DatasetSplits(self.name, label_inventory(), train, val, test, "Other", {"data_dir": None})

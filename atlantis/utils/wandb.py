@@ -31,10 +31,12 @@ def make_wandb_logger(cfg: dict, run_dir: Path):
 def _wandb_logger(cfg: dict, run_dir: Path, mode: str):
     from lightning.pytorch.loggers import WandbLogger
 
+    from atlantis.experiment.fallback import ran_name
+
     logger_cfg = cfg["logger"]
     tags = [
-        f"dataset:{cfg['dataset']['name']}",
-        f"model:{cfg['model']['name']}",
+        f"dataset:{ran_name(cfg, 'dataset')}",
+        f"model:{ran_name(cfg, 'model')}",
         f"method:{cfg['method']['name']}",
         f"noise:{cfg['noise']}",
         f"seed:{cfg['seed']}",

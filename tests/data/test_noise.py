@@ -6,7 +6,7 @@ from atlantis.data.examples import DatasetFormatError
 from atlantis.data.noise import inject_noise, read_weak_labels
 from atlantis.data.semeval import DIRECTED_LABELS, reverse_direction
 from atlantis.data.splits import build_splits
-from atlantis.data.synthetic import generate_synthetic, label_inventory
+from atlantis.data.synthetic import SyntheticReader, generate_synthetic, label_inventory
 
 LABELS = label_inventory()
 
@@ -60,8 +60,8 @@ def test_llm_like_mass_lands_on_attractors(examples):
 
 
 def test_validation_noisy_by_default_clean_on_switch_test_untouched():
-    noisy = build_splits("synthetic", noise_rate=0.3, seed=0)
-    clean_val = build_splits("synthetic", noise_rate=0.3, seed=0, clean_validation=True)
+    noisy = build_splits(SyntheticReader(), noise_rate=0.3, seed=0)
+    clean_val = build_splits(SyntheticReader(), noise_rate=0.3, seed=0, clean_validation=True)
     assert sum(e.is_noisy for e in noisy.train) == round(0.3 * len(noisy.train))
     assert sum(e.is_noisy for e in noisy.validation) == round(0.3 * len(noisy.validation))
     assert not any(e.is_noisy for e in clean_val.validation)

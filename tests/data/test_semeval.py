@@ -6,10 +6,12 @@ from atlantis.data.examples import DatasetFormatError
 from atlantis.data.semeval import (
     COLLAPSED_LABELS,
     DIRECTED_LABELS,
+    SemEvalReader,
     parse_release_file,
     read_distribution_file,
 )
-from atlantis.data.splits import build_splits, load_clean_splits
+from atlantis.data.splits import build_splits
+from atlantis.data.synthetic import SyntheticReader
 
 GOOD_RECORD = '1\t"The <e1>child</e1> was wrapped into the <e2>cradle</e2>."\r\nOther\r\nComment:\r\n\r\n'
 
@@ -36,9 +38,9 @@ def test_real_files_counts_match_the_release(semeval_dir):
 
 
 def test_validation_split_is_seeded_and_disjoint(semeval_dir):
-    a = load_clean_splits("semeval", data_dir=str(semeval_dir), seed=1, val_size=500)
-    b = load_clean_splits("semeval", data_dir=str(semeval_dir), seed=1, val_size=500)
-    c = load_clean_splits("semeval", data_dir=str(semeval_dir), seed=2, val_size=500)
+    a = SemEvalReader(data_dir=str(semeval_dir), val_size=500).load(seed=1)
+    b = SemEvalReader(data_dir=str(semeval_dir), val_size=500).load(seed=1)
+    c = SemEvalReader(data_dir=str(semeval_dir), val_size=500).load(seed=2)
     assert [e.id for e in a.validation] == [e.id for e in b.validation]
     assert [e.id for e in a.validation] != [e.id for e in c.validation]
     assert len(a.train) == 7500 and len(a.validation) == 500
@@ -73,4 +75,4 @@ def test_bad_input_names_file_and_line(tmp_path, text, expected):
 
 def test_rate_outside_range_is_rejected():
     with pytest.raises(ValueError, match=r"noise rate must be a number in \[0, 1\)"):
-        build_splits("synthetic", noise_rate=1.0)
+        build_splits(SyntheticReader(), noise_rate=1.0)

@@ -5,6 +5,7 @@ from atlantis.data.examples import RelationExample
 from atlantis.data.inspect_tokens import print_examples, token_roles
 from atlantis.data.prompts import PromptBuilder
 from atlantis.data.splits import build_splits
+from atlantis.data.synthetic import SyntheticReader
 from atlantis.data.tokenization import IGNORE_INDEX, encode_example
 from atlantis.models.loading import load_tokenizer
 
@@ -15,7 +16,7 @@ def tokenizer():
 
 
 def datamodule(tokenizer, kind, **kwargs):
-    splits = build_splits("synthetic", synthetic_sizes=[20, 10, 10], seed=0)
+    splits = build_splits(SyntheticReader([20, 10, 10]), seed=0)
     dm = RelationDataModule(splits, tokenizer, kind, batch_size=4, **kwargs)
     dm.setup()
     return dm

@@ -2,6 +2,7 @@ import torch
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.splits import build_splits
+from atlantis.data.synthetic import SyntheticReader
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import load_tokenizer, tiny_model
 from atlantis.models.loss import sequence_nll, shift_for_causal
@@ -9,7 +10,7 @@ from atlantis.models.loss import sequence_nll, shift_for_causal
 
 def test_target_only_logits_equal_the_full_logits_path():
     tok = load_tokenizer("builtin")
-    dm = RelationDataModule(build_splits("synthetic", synthetic_sizes=[8, 4, 4]), tok, "causal")
+    dm = RelationDataModule(build_splits(SyntheticReader([8, 4, 4])), tok, "causal")
     dm.setup()
     batch = dm.collator(dm.features["train"])
     model = tiny_model("causal", len(tok), tok.pad_token_id, tok.eos_token_id).eval()

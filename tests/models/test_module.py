@@ -4,6 +4,7 @@ from omegaconf import OmegaConf
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.splits import build_splits
+from atlantis.data.synthetic import SyntheticReader
 from atlantis.data.tokenization import target_ids
 from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
@@ -14,7 +15,7 @@ SIZES = OmegaConf.to_container(OmegaConf.load(REPO / "conf" / "config.yaml").mod
 
 def build(kind, n_train=40, batch_size=8, lr=3e-3, **kwargs):
     tokenizer = load_tokenizer("builtin")
-    splits = build_splits("synthetic", synthetic_sizes=[n_train, 40, 40], seed=0)
+    splits = build_splits(SyntheticReader([n_train, 40, 40]), seed=0)
     dm = RelationDataModule(splits, tokenizer, kind, batch_size=batch_size, eval_batch_size=40)
     dm.setup()
     module = RelationLM(

@@ -15,7 +15,7 @@ def job_config(tmp_path, reference="finetune", method="atlantis"):
         f"method={method}",
         f"reference={reference}",
         "noise=0.3",
-        "dataset.synthetic_sizes=[60,10,10]",
+        "dataset.reader.sizes=[60,10,10]",
         "trainer.max_epochs=1",
         f"paths.cache_dir={tmp_path}",
     )

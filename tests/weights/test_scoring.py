@@ -6,6 +6,7 @@ import torch
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.splits import build_splits
+from atlantis.data.synthetic import SyntheticReader
 from atlantis.data.tokenization import target_ids
 from atlantis.models.loading import load_tokenizer, tiny_model
 from atlantis.weights.scoring import score_features
@@ -15,7 +16,7 @@ from atlantis.weights.scoring import score_features
 def setup(request):
     kind = request.param
     tok = load_tokenizer("builtin")
-    dm = RelationDataModule(build_splits("synthetic", synthetic_sizes=[12, 4, 4]), tok, kind)
+    dm = RelationDataModule(build_splits(SyntheticReader([12, 4, 4])), tok, kind)
     dm.setup()
     model = tiny_model(kind, len(tok), tok.pad_token_id, tok.eos_token_id, seed=3).eval()
     cands = [target_ids(tok, dm.builder, label) for label in dm.labels]

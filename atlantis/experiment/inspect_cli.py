@@ -1,4 +1,4 @@
-"""`python -m atlantis.data.inspect_cli [overrides]`: a few examples token by token with their roles.
+"""`python -m atlantis.experiment.inspect_cli [overrides]`: a few examples token by token with their roles.
 
 Extra overrides: +inspect_split=validation, +inspect_n=4, +per_token=true (one line per token).
 """
@@ -8,19 +8,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+
+from atlantis.experiment.resolvers import register_resolvers
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
-OmegaConf.register_new_resolver("uid", lambda: "inspect", replace=True)
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     from atlantis.data.inspect_tokens import print_examples
-    from atlantis.pipeline import build_datamodule, load_tokenizer_or_fallback, plain
+    from atlantis.experiment.fallback import apply_fallback
+    from atlantis.models.loading import load_tokenizer
+    from atlantis.pipeline import build_datamodule, plain
 
-    cfg = plain(cfg)
-    tokenizer = load_tokenizer_or_fallback(cfg)
+    cfg = apply_fallback(plain(cfg))
+    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
     datamodule = build_datamodule(cfg, tokenizer)
     print(
         print_examples(
