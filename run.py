@@ -19,9 +19,9 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
 
     from atlantis.experiment.console import quiet_libraries
-    from atlantis.pipeline import run_job
-    from atlantis.utils.jobs import record_failure
-    from atlantis.utils.wandb import finish_wandb
+    from atlantis.experiment.jobs import record_failure
+    from atlantis.experiment.pipeline import run_job
+    from atlantis.experiment.wandb import finish_wandb
 
     quiet_libraries()
     hydra_cfg = HydraConfig.get()

@@ -231,7 +231,7 @@ def scoring_speedup_gpu(shape: str, n: int = 256) -> dict:
     import numpy as np
 
     from atlantis.models.loss import sequence_nll, shift_for_causal
-    from atlantis.weights.scoring import score_features
+    from atlantis.signals.scoring import score_features
 
     device = torch.device("cuda")
     model = build_shape(shape, dtype=torch.bfloat16, device=device).eval()

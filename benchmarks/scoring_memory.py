@@ -17,7 +17,7 @@ CHILD = """
 import json, sys, torch
 from benchmarks.common import datamodule, peak_rss_mb, reset_peak_rss, tokenizer_and_examples
 from atlantis.models.loading import tiny_model
-from atlantis.weights.scoring import score_features
+from atlantis.signals.scoring import score_features
 n = int(sys.argv[1])
 tok, splits, data = tokenizer_and_examples(n)
 features = datamodule(tok, splits).features["train"]

@@ -2,7 +2,7 @@
 
 The baseline is what a straightforward re-implementation does: for every example, one forward pass of
 prompt + target through the whole model (logits at every position), log-softmax, gather the target
-tokens. Ours: `atlantis.weights.scoring.score_features` (length-sorted batches, target-only LM head).
+tokens. Ours: `atlantis.signals.scoring.score_features` (length-sorted batches, target-only LM head).
 Same model, same examples; the log-probs must agree to 1e-4. One model is timed: ATLANTIS scores
 the training set under three, each costing the same.
 
@@ -41,7 +41,7 @@ def one_at_a_time(model, features) -> np.ndarray:
 
 
 def main(argv=None) -> dict:
-    from atlantis.weights.scoring import score_features
+    from atlantis.signals.scoring import score_features
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=48)

@@ -26,6 +26,11 @@ def job_config(*overrides: str) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
+def learning_seeds() -> list[int]:
+    """Seeds a learning test runs with: 0 by default; `make test-seeds` runs 0-4 to see the spread."""
+    return [int(s) for s in os.environ.get("ATLANTIS_LEARNING_SEEDS", "0").split(",")]
+
+
 def _data_dir(subdir: str, what: str) -> Path:
     root = os.environ.get("ATLANTIS_DATA_DIR")
     if not (root and (Path(root) / subdir).is_dir()):

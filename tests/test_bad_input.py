@@ -9,7 +9,7 @@ from atlantis.data.examples import RelationExample
 from atlantis.data.splits import DatasetSplits, build_splits
 from atlantis.data.synthetic import SyntheticReader
 from atlantis.models.loading import load_tokenizer, tiny_model
-from atlantis.weights import scoring
+from atlantis.signals import scoring
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_non_finite_scores_name_the_examples(tokenizer, monkeypatch):
 
 
 def test_pair_without_the_reference_model_the_method_needs(tmp_path):
-    from atlantis.pipeline import run_job
+    from atlantis.experiment.pipeline import run_job
     from tests.conftest import job_config
 
     cfg = job_config(
@@ -61,7 +61,7 @@ def test_pair_without_the_reference_model_the_method_needs(tmp_path):
         f"paths.output_dir={tmp_path}",
         f"paths.cache_dir={tmp_path}",
     )
-    with pytest.raises(ValueError, match="reference=pretrained needs a checkpoint: model pair 'tiny' names no"):
+    with pytest.raises(ValueError, match="reference=pretrained needs a checkpoint: this model pair names no"):
         run_job(cfg, tmp_path / "run")
 
 
@@ -69,13 +69,13 @@ def test_label_set_needs_a_closed_label_set(tokenizer):
     dm = RelationDataModule(build_splits(SyntheticReader([4, 2, 2])), tokenizer, "causal")
     dm.setup()
     model = tiny_model("causal", len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id)
-    with pytest.raises(ValueError, match="label_set needs a closed label set"):
-        scoring.score_features(model, "causal", dm.features["train"], tokenizer.pad_token_id, "label_set", None)
+    with pytest.raises(ValueError, match="need a closed label set"):
+        scoring.score_label_sets(model, "causal", dm.features["train"], tokenizer.pad_token_id, None)
 
 
 @pytest.mark.parametrize("option", [{"temperature": 0}, {"clip": [2.0, 1.0]}])
 def test_nonsense_weight_options(option):
-    from atlantis.weights.normalise import normalise_weights
+    from atlantis.methods.normalise import normalise_weights
 
     with pytest.raises(ValueError, match="temperature must be > 0|clip must be"):
         normalise_weights(np.zeros(3), **option)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from atlantis.pipeline import run_job
+from atlantis.experiment.pipeline import run_job
 from tests.conftest import job_config
 
 

@@ -4,7 +4,7 @@ import json
 
 from atlantis.data.splits import build_splits
 from atlantis.data.synthetic import SyntheticReader
-from atlantis.pipeline import run_job
+from atlantis.experiment.pipeline import run_job
 from tests.conftest import job_config
 
 

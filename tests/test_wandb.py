@@ -2,7 +2,7 @@
 
 import wandb
 
-from atlantis.utils.wandb import finish_wandb, make_wandb_logger
+from atlantis.experiment.wandb import finish_wandb, make_wandb_logger
 
 CFG = {
     "logger": {"name": "wandb", "project": "atlantis-test", "mode": None},

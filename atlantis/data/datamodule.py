@@ -69,9 +69,10 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
 class Collator:
     """Pads only: labels were masked at tokenisation. Prompts are also left-padded for generation."""
 
-    def __init__(self, pad_token_id: int, kind: str):
+    def __init__(self, pad_token_id: int, kind: str, columns: tuple[str, ...] = ()):
         self.pad_token_id = pad_token_id
         self.kind = kind
+        self.columns = list(columns)  # extra per-example floats a weighting asked for (0 where a split lacks them)
 
     def __call__(self, features: list[dict]) -> dict:
         input_ids = pad([f["input_ids"] for f in features], self.pad_token_id)
@@ -80,12 +81,12 @@ class Collator:
             "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0),
             "labels": pad([f["labels"] for f in features], IGNORE_INDEX),
             "weight": torch.tensor([f.get("weight", 1.0) for f in features], dtype=torch.float32),
-            # The start model's sequence log-prob, for iw-SFT's dynamic weight (0 when unused).
-            "start_logp": torch.tensor([f.get("start_logp", 0.0) for f in features], dtype=torch.float64),
             "label_index": torch.tensor([f["label_index"] for f in features], dtype=torch.long),
             "index": torch.tensor([f["index"] for f in features], dtype=torch.long),
             "ids": [f["id"] for f in features],
         }
+        for name in self.columns:
+            batch[name] = torch.tensor([f.get(name, 0.0) for f in features], dtype=torch.float64)
         if self.kind == "causal":
             # Decoder-only generation and label scoring continue the prompt: pad it on the left.
             batch["prompt_ids"] = pad([f["prompt_ids"] for f in features], self.pad_token_id, side="left")
@@ -186,6 +187,20 @@ class RelationDataModule(L.LightningDataModule):
             raise KeyError(f"no {name} for {len(missing)} training examples, e.g. {missing[:5]}")
         for feature in self.features["train"]:
             feature[name] = float(values[feature["id"]])
+        if name != "weight" and name not in self.collator.columns:
+            self.collator.columns.append(name)
+
+    def restrict_train(self, ids) -> None:
+        """Train on these examples only (a selection); validation and test are untouched."""
+        self.setup()
+        keep = set(ids)
+        unknown = keep - {f["id"] for f in self.features["train"]}
+        if unknown:
+            raise KeyError(f"selected ids not in the training split: {sorted(unknown)[:5]}")
+        self.features["train"] = [f for f in self.features["train"] if f["id"] in keep]
+        for index, feature in enumerate(self.features["train"]):
+            feature["index"] = index
+        self.stats["train"]["n_selected"] = len(self.features["train"])
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         return DataLoader(

@@ -20,8 +20,8 @@ register_resolvers()
 def main(cfg: DictConfig) -> None:
     from atlantis.data.inspect_tokens import print_examples
     from atlantis.experiment.fallback import apply_fallback
+    from atlantis.experiment.pipeline import build_datamodule, plain
     from atlantis.models.loading import load_tokenizer
-    from atlantis.pipeline import build_datamodule, plain
 
     cfg = apply_fallback(plain(cfg))
     tokenizer = load_tokenizer(cfg["model"]["tokenizer"])

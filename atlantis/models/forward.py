@@ -44,3 +44,24 @@ def example_nll(model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tens
     nll, mask = target_token_nll(model, kind, batch["input_ids"], batch["attention_mask"], batch["labels"])
     count = mask.sum(dim=1)
     return nll.sum(dim=1) / count.clamp(min=1), count
+
+
+def target_hidden_states(model, kind: str, batch: dict) -> list[torch.Tensor]:
+    """Per example, the inputs of the output layer at its target positions ([m_i, d] each, float32).
+
+    These are the x_ij of the last-layer linearisation (FisherSFT): captured with a hook on the LM head, so
+    T5's tied-embedding rescaling is included exactly as the head sees it.
+    """
+    captured = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda _m, args, _out: captured.append(args[0]))
+    try:
+        _, mask = target_token_nll(model, kind, batch["input_ids"], batch["attention_mask"], batch["labels"])
+    finally:
+        hook.remove()
+    hidden = captured[-1].detach().float()
+    if hidden.dim() == 3:  # full-sequence head input: keep the positions that predict a target
+        if kind != "seq2seq":
+            hidden = hidden[:, :-1]
+        hidden = hidden[mask]
+    counts = mask.sum(dim=1).tolist()
+    return list(torch.split(hidden, counts))

@@ -35,10 +35,19 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None):
 
 
 def tiny_model(kind: str, vocab_size: int, pad_token_id: int, eos_token_id: int, seed: int = 0, **sizes):
-    """A randomly initialised small T5 (seq2seq) or Qwen2 (causal) built from a config, seeded."""
+    """A randomly initialised small T5 (seq2seq) or Qwen2 (causal) built from a config, seeded.
+
+    It stands in for a pretrained checkpoint, so its weights depend on `seed` only, and building it leaves the
+    global random stream (data order, dropout) as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _tiny_model(kind, vocab_size, pad_token_id, eos_token_id, **sizes)
+
+
+def _tiny_model(kind: str, vocab_size: int, pad_token_id: int, eos_token_id: int, **sizes):
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, Qwen2Config, T5Config
 
-    torch.manual_seed(seed)
     if kind == "seq2seq":
         config = T5Config(
             vocab_size=vocab_size,

@@ -7,13 +7,9 @@ import logging
 import lightning as L
 import torch
 
-from atlantis.eval.decoding import (
-    generate_ids,
-    parse_generation,
-    score_candidates_causal,
-    score_candidates_seq2seq,
-)
 from atlantis.eval.metrics import classification_report
+from atlantis.eval.parsing import parse_generation
+from atlantis.models.decoding import generate_ids, score_candidates
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
 from atlantis.models.loss import weighted_batch_loss
@@ -43,14 +39,13 @@ class RelationLM(L.LightningModule):
         decoder: str = "label_scoring",
         max_new_tokens: int = 16,
         gradient_checkpointing: bool = False,
-        trainable_layers: int | None = None,
         cache_dir: str | None = None,
-        iw_sft_clip: list[float] | None = None,
         tokenizer_object=None,
         model_object=None,
+        step_weighting=None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["tokenizer_object", "model_object"])
+        self.save_hyperparameters(ignore=["tokenizer_object", "model_object", "step_weighting"])
         if decoder not in ("label_scoring", "generate"):
             raise ValueError(f"decoder must be 'label_scoring' or 'generate', got {decoder!r}")
         self.tokenizer = tokenizer_object if tokenizer_object is not None else load_tokenizer(tokenizer)
@@ -66,8 +61,8 @@ class RelationLM(L.LightningModule):
         self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes (dropout)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
-        if trainable_layers is not None:
-            freeze_lower_layers(self.model, trainable_layers)
+        # A weighting whose factor changes every step (iw-SFT): step_weight(nll, n_targets, batch) -> [B].
+        self.step_weighting = step_weighting
         self.eval_records: dict[str, list[dict]] = {"val": [], "test": []}
         self.val_history: list[dict] = []
 
@@ -79,8 +74,8 @@ class RelationLM(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         nll, n_targets = example_nll(self.model, self.kind, batch)
         weights = batch["weight"]
-        if self.hparams.iw_sft_clip is not None:
-            weights = weights * self.iw_sft_weights(nll.detach(), n_targets, batch["start_logp"])
+        if self.step_weighting is not None:
+            weights = weights * self.step_weighting.step_weight(nll.detach(), n_targets, batch)
         loss = weighted_batch_loss(nll, weights)
         size = nll.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
@@ -88,26 +83,13 @@ class RelationLM(L.LightningModule):
         self.log("train/weight_mean", weights.mean(), batch_size=size)
         return loss
 
-    def iw_sft_weights(self, nll: torch.Tensor, n_targets: torch.Tensor, start_logp: torch.Tensor) -> torch.Tensor:
-        """iw-SFT: p_theta(y|x) / p_theta0(y|x) per sequence, clamped; log p_theta0 is precomputed (`start_logp`)."""
-        logp_now = -nll * n_targets
-        lo, hi = self.hparams.iw_sft_clip
-        return torch.exp(logp_now - start_logp.to(logp_now.dtype)).clamp(lo, hi)
-
     # ---- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
     def predict_labels(self, batch: dict) -> tuple[list[int], list[str]]:
         """(label index or -1 for invalid, raw output) for every example of a batch."""
         pad_id, eos_id = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         if self.hparams.decoder == "label_scoring":
-            if self.kind == "seq2seq":
-                scores = score_candidates_seq2seq(
-                    self.model, batch["input_ids"], batch["attention_mask"], self.label_token_ids, pad_id
-                )
-            else:
-                scores = score_candidates_causal(
-                    self.model, batch["prompt_ids"], batch["prompt_attention_mask"], self.label_token_ids, pad_id
-                )
+            scores = score_candidates(self.model, self.kind, batch, self.label_token_ids, pad_id)
             best = scores.argmax(dim=1).tolist()
             return best, [self.labels[i] for i in best]
         out = generate_ids(self.model, self.kind, batch, self.hparams.max_new_tokens, pad_id, eos_id)
@@ -179,28 +161,3 @@ class RelationLM(L.LightningModule):
         total = max(int(self.trainer.estimated_stepping_batches), 1)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(self.hparams.warmup_ratio * total), total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-
-
-def freeze_lower_layers(model, trainable_layers: int) -> None:
-    """Train only the top `trainable_layers` transformer blocks (and the final norm); freeze the rest."""
-    blocks = None
-    for path in ("model.layers", "decoder.block", "transformer.h"):
-        obj = model
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-            blocks = obj
-            break
-        except AttributeError:
-            continue
-    if blocks is None:
-        raise ValueError(f"cannot find the transformer blocks of {type(model).__name__} to freeze")
-    for param in model.parameters():
-        param.requires_grad = False
-    for block in list(blocks)[len(blocks) - trainable_layers :]:
-        for param in block.parameters():
-            param.requires_grad = True
-    for name, param in model.named_parameters():
-        if "norm" in name and not any(f".{i}." in name for i in range(len(blocks))):
-            param.requires_grad = True
-    log.info("training the top %d of %d blocks", trainable_layers, len(blocks))

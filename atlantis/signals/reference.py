@@ -11,43 +11,25 @@ import numpy as np
 import torch
 
 from atlantis.data.datamodule import FeatureDataset
-from atlantis.models.module import RelationLM
+from atlantis.models.trainer import make_trainer
 
 log = logging.getLogger(__name__)
 REFERENCE_KINDS = ("finetune", "pretrained", "crossfit")
 
 
-def finetune_small(
-    make_module: Callable[[], RelationLM],
-    features: list[dict],
-    collate,
-    batch_size: int,
-    max_epochs: int,
-    accumulate_grad_batches: int = 1,
-    seed: int = 0,
-    precision: str | None = None,
-):
-    """Fine-tune a fresh small-base module on `features` with unit weights; returns the HF model."""
+def finetune_small(make_module: Callable, features: list[dict], collate, settings: dict, seed: int = 0):
+    """Fine-tune a fresh small-base module on `features` with unit weights; returns the HF model.
+
+    settings: the trainer settings (batch_size, max_epochs, accumulate_grad_batches, ...)."""
     L.seed_everything(seed, workers=True)
     module = make_module()
     loader = torch.utils.data.DataLoader(
         FeatureDataset([dict(f, weight=1.0) for f in features]),
-        batch_size=batch_size,
+        batch_size=settings["batch_size"],
         shuffle=True,
         collate_fn=collate,
     )
-    on_gpu = torch.cuda.is_available()
-    trainer = L.Trainer(
-        max_epochs=max_epochs,
-        accumulate_grad_batches=accumulate_grad_batches,
-        gradient_clip_val=1.0,
-        precision=precision or ("bf16-mixed" if on_gpu else "32-true"),
-        logger=False,
-        enable_checkpointing=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        enable_model_summary=False,
-    )
+    trainer = make_trainer(settings, validate=False, enable_model_summary=False)
     trainer.fit(module, train_dataloaders=loader)
     return module.model
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from atlantis.weights.ablate import ablate, to_markdown
+from atlantis.methods.ablate import ablate, to_markdown
 
 
 def test_replay_matches_the_options(tmp_path):

@@ -1,4 +1,4 @@
-"""Turning a model into label predictions: constrained label scoring and greedy generation."""
+"""Reading a model's answer: every candidate label's sequence log-prob (prompt encoded once), or greedy ids."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ def pad_candidates(candidate_ids: list[list[int]], pad_token_id: int, device) ->
         ids[i, : len(c)] = torch.tensor(c, device=device)
         labels[i, : len(c)] = ids[i, : len(c)]
     return ids, labels
+
+
+def score_candidates(model, kind: str, batch: dict, candidate_ids: list[list[int]], pad_token_id: int) -> torch.Tensor:
+    """[B, C] sequence log-probs of every candidate label for a collated batch, seq2seq or decoder-only."""
+    if kind == "seq2seq":
+        return score_candidates_seq2seq(
+            model, batch["input_ids"], batch["attention_mask"], candidate_ids, pad_token_id
+        )
+    return score_candidates_causal(
+        model, batch["prompt_ids"], batch["prompt_attention_mask"], candidate_ids, pad_token_id
+    )
 
 
 @torch.no_grad()
@@ -66,15 +77,6 @@ def score_candidates_causal(model, prompt_ids, prompt_mask, candidate_ids, pad_t
     )
     rest_logprob = -token_nll(rest.logits, labels[:, 1:]).sum(dim=-1)
     return (first_logprob + rest_logprob).view(batch, n_cand)
-
-
-def parse_generation(text: str, labels: list[str]) -> int:
-    """Index of the label `text` names (case and surrounding space ignored), or -1 if it names none."""
-    normalized = " ".join(text.strip().split()).lower()
-    for i, label in enumerate(labels):
-        if normalized == label.lower():
-            return i
-    return -1
 
 
 @torch.no_grad()

@@ -3,9 +3,8 @@
 import pytest
 
 from atlantis.data.tokenization import target_ids
-from atlantis.pipeline import build_datamodule
-from atlantis.weights.cache import ArtifactCache
-from atlantis.weights.importance import ImportanceWeighter
+from atlantis.experiment.pipeline import build_datamodule, build_method, build_signals
+from atlantis.methods.method import TrainingData
 from tests.conftest import job_config as compose_job
 
 
@@ -28,9 +27,11 @@ def weigh(cfg):
     dm = build_datamodule(cfg, tok)
     dm.setup()
     cands = [target_ids(tok, dm.builder, label) for label in dm.labels]
-    cache = ArtifactCache(cfg["paths"]["cache_dir"])
-    weights, _ = ImportanceWeighter(cfg, dm, tok, cands, cache).compute()
-    return weights, {e["name"]: e["event"] for e in cache.events}
+    method = build_method(cfg)
+    signals = build_signals(cfg, dm, tok, cands, method)
+    data = TrainingData(dm.features["train"], dm.examples("train"), dm.labels, signals, cfg["seed"])
+    weights = method.weights.example_weights(data).weights
+    return weights, {e["name"]: e["event"] for e in signals.cache.events}
 
 
 @pytest.mark.parametrize("reference", ["finetune", "crossfit"])

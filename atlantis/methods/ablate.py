@@ -1,4 +1,4 @@
-"""`python -m atlantis.weights.ablate RUN_DIR`: the weight options replayed on a job's cached log-probs.
+"""`python -m atlantis.methods.ablate RUN_DIR`: the weight options replayed on a job's cached log-probs.
 
 A weighting job writes every example's log-probs to weights.jsonl. Normalisation, temperature and
 clipping act on those numbers alone, so their effect on the weights (noise detection, effective sample
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from atlantis.weights.diagnostics import weight_diagnostics
-from atlantis.weights.normalise import normalise_weights
+from atlantis.methods.diagnostics import weight_diagnostics
+from atlantis.methods.normalise import normalise_weights
 
 TERMS = {"logp_large": 1.0, "logp_small": -1.0, "logp_reference": 1.0}
 

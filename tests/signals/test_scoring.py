@@ -9,7 +9,7 @@ from atlantis.data.splits import build_splits
 from atlantis.data.synthetic import SyntheticReader
 from atlantis.data.tokenization import target_ids
 from atlantis.models.loading import load_tokenizer, tiny_model
-from atlantis.weights.scoring import score_features
+from atlantis.signals.scoring import label_set_posterior, score_features, score_label_sets
 
 
 @pytest.fixture(scope="module", params=["seq2seq", "causal"])
@@ -38,15 +38,16 @@ def one_at_a_time(model, kind, prompt, target):
 def test_reductions_match_hand_computation(setup):
     kind, tok, dm, model, cands = setup
     features = dm.features["train"]
-    got = {
-        r: score_features(model, kind, features, tok.pad_token_id, r, cands, batch_size=5)
-        for r in ("sum", "mean", "label_set")
-    }
+    got = {r: score_features(model, kind, features, tok.pad_token_id, r, batch_size=5) for r in ("sum", "mean")}
+    label_sets = score_label_sets(model, kind, features, tok.pad_token_id, cands, batch_size=5)
+    observed = [f["label_index"] for f in features]
+    got["label_set"] = label_set_posterior(label_sets)[np.arange(len(features)), observed]
     for i, f in enumerate(features):
         target = cands[f["label_index"]]
         total = one_at_a_time(model, kind, f["prompt_ids"], target)
         assert got["sum"][i] == pytest.approx(total, abs=1e-4)
         assert got["mean"][i] == pytest.approx(total / len(target), abs=1e-4)
         per_label = np.array([one_at_a_time(model, kind, f["prompt_ids"], c) for c in cands])
+        np.testing.assert_allclose(label_sets[i], per_label, atol=1e-4)
         posterior = per_label - np.logaddexp.reduce(per_label)
         assert got["label_set"][i] == pytest.approx(posterior[f["label_index"]], abs=1e-4)

@@ -10,8 +10,8 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from atlantis.signals.cache import cache_key
 from atlantis.utils.io import atomic_write_json
-from atlantis.weights.cache import cache_key
 
 log = logging.getLogger(__name__)
 # Settings that do not change a job's result, so they do not enter its key.

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from atlantis.weights.diagnostics import clean_auroc, weight_diagnostics
-from atlantis.weights.normalise import effective_sample_size, log_weights, normalise_weights
+from atlantis.methods.diagnostics import clean_auroc, weight_diagnostics
+from atlantis.methods.normalise import effective_sample_size, log_weights, normalise_weights
 
 # Three examples; log-probs under the large base, the small base and the reference.
 LARGE = np.array([-1.0, -2.0, -0.5])

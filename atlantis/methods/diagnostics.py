@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torchmetrics.functional.classification import binary_auroc
 
-from atlantis.weights.normalise import effective_sample_size
+from atlantis.methods.normalise import effective_sample_size
 
 
 def clean_auroc(weights: Sequence[float], is_noisy: Sequence[bool]) -> float | None:

@@ -1,0 +1,44 @@
+"""A method = select × weights × params, each slot a small object built from its own config group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from atlantis.data.examples import RelationExample
+
+# The method every other is compared with in reports.
+BASELINE = "sft"
+
+
+@dataclass
+class Method:
+    name: str  # the preset's name (conf/method/<name>.yaml), as reports show it
+    select: object
+    weights: object
+    params: object
+
+
+@dataclass
+class TrainingData:
+    """What the slots see: the training features (all, or the selected subset), their examples and the signals.
+
+    `signals` covers the whole training split (its cache entries are shared by every method and subset);
+    `signal_positions()` maps the current features onto it.
+    """
+
+    features: list[dict]
+    examples: list[RelationExample]
+    labels: list[str]
+    signals: object
+    seed: int
+
+    def signal_positions(self) -> np.ndarray:
+        where = {example_id: i for i, example_id in enumerate(self.signals.ids)}
+        return np.array([where[f["id"]] for f in self.features], dtype=np.int64)
+
+    def subset(self, ids: list[str]) -> TrainingData:
+        keep = set(ids)
+        pairs = [(f, e) for f, e in zip(self.features, self.examples, strict=True) if f["id"] in keep]
+        return TrainingData([f for f, _ in pairs], [e for _, e in pairs], self.labels, self.signals, self.seed)

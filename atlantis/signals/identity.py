@@ -1,0 +1,60 @@
+"""What a model *is*, for cache keys: a hub id, a tiny config, or the content digest of local files.
+
+Local paths must not enter a key: the same files reached through another path (a moved checkout, a symlink,
+../shared vs an absolute path) are the same model. A folder's digest is computed once and remembered by each
+file's size and mtime, so later lookups cost a stat per file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from atlantis.utils.io import atomic_write_json
+
+MODEL_FILES = (".json", ".safetensors", ".bin", ".gguf", ".model", ".txt", ".tiktoken")
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def content_digest(path: str | Path, memo_dir: str | Path | None = None, only: str | None = None) -> str:
+    """SHA-256 over a local model's files (or the one file `only`), memoised by (size, mtime) under `memo_dir`."""
+    root = Path(path)
+    files = [root / only] if only else sorted(p for p in root.iterdir() if p.is_file() and p.suffix in MODEL_FILES)
+    stats = {p.name: [p.stat().st_size, int(p.stat().st_mtime)] for p in files}
+    memo_path = None
+    if memo_dir is not None:
+        where = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+        memo_path = Path(memo_dir) / "digests" / f"{where}-{only or 'dir'}.json"
+        if memo_path.is_file():
+            try:
+                memo = json.loads(memo_path.read_text())
+                if memo["stats"] == stats:
+                    return memo["digest"]
+            except (ValueError, KeyError):
+                pass
+    total = hashlib.sha256()
+    for p in files:
+        total.update(f"{p.name}:{_file_digest(p)}\n".encode())
+    digest = total.hexdigest()[:32]
+    if memo_path is not None:
+        atomic_write_json(memo_path, {"stats": stats, "digest": digest})
+    return digest
+
+
+def model_identity(spec: dict, memo_dir: str | Path | None = None) -> dict:
+    """A model spec ({'name_or_path', 'gguf_file', 'tiny'}) as a path-free identity."""
+    name = str(spec.get("name_or_path"))
+    if name == "tiny":
+        return {"tiny": spec.get("tiny")}
+    if os.path.isdir(name):
+        return {"local": content_digest(name, memo_dir, spec.get("gguf_file")), "gguf_file": spec.get("gguf_file")}
+    return {"hub": name, "gguf_file": spec.get("gguf_file")}

@@ -1,0 +1,202 @@
+"""One cached layer of per-example signals of the training split, shared by every method slot.
+
+Roles: `large` and `small` (the pair's base models) and `reference` (p_r: fine-tuned, pretrained or
+cross-fitted). Signals: sequence log-probs (sum / mean), label-set log-probs [N, C], last-layer embeddings.
+Each is computed once per (data, model identity, options) and cached; a crossfit reference trained for
+ATLANTIS serves FisherSFT and confident learning from the same entries.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from atlantis.models.loading import build_model
+from atlantis.signals.cache import ArtifactCache
+from atlantis.signals.identity import model_identity
+from atlantis.signals.reference import REFERENCE_KINDS, crossfit_folds, finetune_small
+from atlantis.signals.scoring import embed_features, label_set_posterior, score_features, score_label_sets
+
+log = logging.getLogger(__name__)
+SIGNALS_VERSION = 2  # bump when a signal changes meaning: it is part of every cache key
+BASE_ROLES = ("large", "small")
+# The reference-training settings that change the reference (progress bars and logging do not).
+REFERENCE_TRAINING_KEYS = ("batch_size", "max_epochs", "accumulate_grad_batches", "lr", "warmup_ratio", "params")
+
+
+class Signals:
+    """Per-example signals over `features` (the kept training features), keyed by example id.
+
+    `data_key` must hold everything the features depend on (dataset, noise, seed, prompt, tokenizer
+    identity); `make_reference_module()` returns a fresh trainable small-base module for reference training.
+    """
+
+    def __init__(
+        self,
+        features: list[dict],
+        *,
+        kind: str,
+        tokenizer,
+        label_token_ids: list[list[int]],
+        models: dict,
+        reference: dict,
+        data_key: dict,
+        cache: ArtifactCache,
+        collate: Callable,
+        make_reference_module: Callable | None = None,
+        reference_training: dict | None = None,
+        batch_size: int = 16,
+        seed: int = 0,
+    ):
+        self.features = features
+        self.ids = [f["id"] for f in features]
+        self.kind = kind
+        self.tokenizer = tokenizer
+        self.pad_token_id = tokenizer.pad_token_id
+        self.label_token_ids = label_token_ids
+        self.models = models
+        self.reference = dict(reference or {})
+        self.cache = cache
+        self.collate = collate
+        self.make_reference_module = make_reference_module
+        self.reference_training = reference_training or {}
+        self.batch_size = batch_size
+        self.seed = seed
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.data_key = dict(data_key, version=SIGNALS_VERSION)
+
+    # ---- what each role is ---------------------------------------------------------------------
+    def role_key(self, role: str) -> dict:
+        if role in BASE_ROLES:
+            return {"model": model_identity(self.models[role], self.cache.root)}
+        if role != "reference":
+            raise ValueError(f"signal role must be one of {(*BASE_ROLES, 'reference')}, got {role!r}")
+        name = self.reference.get("name")
+        if name not in REFERENCE_KINDS:
+            raise ValueError(f"reference must be one of {REFERENCE_KINDS}, got {name!r}")
+        if name == "pretrained":
+            return {"reference": "pretrained", "model": model_identity(self._pretrained_spec(), self.cache.root)}
+        options = {k: v for k, v in self.reference.items() if k not in ("name_or_path", "gguf_file")}
+        return {
+            "reference": options,
+            "small": model_identity(self.models["small"], self.cache.root),
+            "training": {k: self.reference_training.get(k) for k in REFERENCE_TRAINING_KEYS},
+        }
+
+    def _pretrained_spec(self) -> dict:
+        name = self.reference.get("name_or_path")
+        if not name:
+            raise ValueError(
+                "reference=pretrained needs a checkpoint: this model pair names no model.reference.pretrained; "
+                "set reference.name_or_path"
+            )
+        return {"name_or_path": name, "gguf_file": self.reference.get("gguf_file")}
+
+    # ---- models ------------------------------------------------------------------------------
+    def _build(self, spec: dict):
+        tok = self.tokenizer
+        model = build_model(spec, self.kind, len(tok), tok.pad_token_id, tok.eos_token_id, str(self.cache.root))
+        return model.to(self.device)
+
+    def _reference_dir(self, features: list[dict], fold: int | None) -> Path:
+        def build(tmp: Path) -> None:
+            model = finetune_small(
+                self.make_reference_module, features, self.collate, self.reference_training, self.seed + (fold or 0)
+            )
+            model.save_pretrained(tmp)
+
+        spec = {"data": self.data_key, "role": self.role_key("reference")}
+        if fold is not None:
+            spec["fold"] = fold
+        name = "reference" if fold is None else f"reference fold {fold}"
+        return self.cache.get_or_create("references", spec, build, name)
+
+    def _per_model(self, role: str, compute: Callable[[object, list[dict], str], list]) -> list:
+        """compute(model, features, desc) for every feature, each scored by the model its role names."""
+        if role in BASE_ROLES:
+            return compute(self._build(self.models[role]), self.features, f"p_b {role}")
+        name = self.reference["name"]
+        if name == "pretrained":
+            return compute(self._build(self._pretrained_spec()), self.features, "p_r pretrained")
+        if name == "finetune":
+            model = self._build({"name_or_path": str(self._reference_dir(self.features, None))})
+            return compute(model, self.features, "p_r finetuned")
+        out = [None] * len(self.features)
+        for fold, held_out in enumerate(crossfit_folds(len(self.features), self.reference.get("folds", 3), self.seed)):
+            held = set(held_out.tolist())
+            train = [f for i, f in enumerate(self.features) if i not in held]
+            model = self._build({"name_or_path": str(self._reference_dir(train, fold))})
+            values = compute(model, [self.features[i] for i in held_out], f"p_r fold {fold}")
+            for i, v in zip(held_out.tolist(), values, strict=True):
+                out[i] = v
+        return out
+
+    # ---- the signals -----------------------------------------------------------------------------
+    def _table(self, kind: str, spec: dict, compute: Callable[[], list], name: str) -> list:
+        spec = {"data": self.data_key, **spec}
+        table = self.cache.get_or_compute_json(kind, spec, lambda: dict(zip(self.ids, compute(), strict=True)), name)
+        missing = [i for i in self.ids if i not in table]
+        if missing:
+            raise KeyError(f"cached {name} lacks {len(missing)} training ids, e.g. {missing[:5]}")
+        return [table[i] for i in self.ids]
+
+    def sequence_logprobs(self, role: str, reduction: str = "sum") -> np.ndarray:
+        """[N] log p(y_i|x_i) under `role`: `sum`, `mean` (per token) or `label_set` (renormalised over labels)."""
+        if reduction == "label_set":
+            posterior = label_set_posterior(self.label_set_logprobs(role))
+            observed = [f["label_index"] for f in self.features]
+            return posterior[np.arange(len(observed)), observed]
+
+        def compute() -> list:
+            def score(model, features, desc):
+                values = score_features(
+                    model, self.kind, features, self.pad_token_id, reduction, self.batch_size, desc
+                )
+                return values.tolist()
+
+            return self._per_model(role, score)
+
+        spec = {"role": self.role_key(role), "reduction": reduction}
+        return np.array(self._table("scores", spec, compute, f"scores/{role}/{reduction}"), dtype=np.float64)
+
+    def label_set_logprobs(self, role: str) -> np.ndarray:
+        """[N, C] sequence log-prob of every candidate label under `role` (crossfit: out of fold)."""
+
+        def compute() -> list:
+            def score(model, features, desc):
+                return score_label_sets(
+                    model, self.kind, features, self.pad_token_id, self.label_token_ids, self.batch_size, desc
+                ).tolist()
+
+            return self._per_model(role, score)
+
+        spec = {"role": self.role_key(role), "labels": self.label_token_ids}
+        return np.array(self._table("label_sets", spec, compute, f"label_sets/{role}"), dtype=np.float64)
+
+    def embeddings(self, role: str = "large", tokens: str = "target") -> list[np.ndarray]:
+        """Per example, the LM head's inputs at its supervised positions ([m_i, d] float32)."""
+        spec = {"data": self.data_key, "role": self.role_key(role), "tokens": tokens}
+
+        def build(tmp: Path) -> None:
+            rows = self._per_model(
+                role,
+                lambda model, features, desc: embed_features(
+                    model, self.kind, features, self.pad_token_id, tokens, self.batch_size, desc
+                ),
+            )
+            counts = np.array([len(r) for r in rows], dtype=np.int64)
+            np.save(tmp / "rows.npy", np.concatenate(rows).astype(np.float32))
+            np.save(tmp / "counts.npy", counts)
+            (tmp / "ids.json").write_text(json.dumps(self.ids))
+
+        path = self.cache.get_or_create("embeddings", spec, build, f"embeddings/{role}/{tokens}")
+        ids = json.loads((path / "ids.json").read_text())
+        if ids != self.ids:
+            raise KeyError(f"cached embeddings {path} were made for other training ids")
+        rows, counts = np.load(path / "rows.npy"), np.load(path / "counts.npy")
+        return list(np.split(rows, np.cumsum(counts)[:-1]))
