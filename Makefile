@@ -12,7 +12,7 @@ export ATLANTIS_MODELS_DIR ?= $(SHARED_DIR)/models
 endif
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install lock lock-check demo test test-full lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
+.PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu
 
 help:  ## list the targets
@@ -33,9 +33,9 @@ $(UV):
 
 $(STAMP): uv.lock pyproject.toml | $(UV)
 ifeq ($(TORCH_INDEX),)
-	$(UV) sync --locked --extra dev
+	$(UV) sync --locked --compile-bytecode --extra dev
 else
-	$(UV) sync --locked --extra dev --no-install-package torch
+	$(UV) sync --locked --compile-bytecode --extra dev --no-install-package torch
 	$(UV) pip install --python $(PY) "torch==$(TORCH_VERSION)" --index $(TORCH_INDEX)
 endif
 	touch $(STAMP)
@@ -49,14 +49,23 @@ lock-check: | $(UV)  ## fail when uv.lock no longer matches pyproject.toml
 	@$(UV) lock --check --quiet 2>/dev/null || { $(UV) lock --check; \
 		echo "uv.lock is stale against pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1; }
 
-demo: $(STAMP)  ## the offline demo: synthetic data, tiny pair, CPU, a few minutes
-	$(PY) run.py experiment=demo
+demo: $(STAMP)  ## offline: SFT vs ATLANTIS (paper formula; tempered) at noise 0.2 and 0.5, then the report and plot
+	$(PY) run.py -m experiment=demo noise=0.2,0.5 method=sft,atlantis,atlantis_tempered
 
-test: $(STAMP)  ## the default test run (tests needing ../shared skip without it)
-	$(PY) -m pytest -m "not slow" -q
+# Both cores (pytest-xdist) and a random test order every run (pytest-randomly prints the seed to replay it).
+PYTEST := $(PY) -m pytest -q -n 2
+
+test: $(STAMP)  ## the default test run, ~3 minutes on 2 cores (tests needing ../shared skip without it)
+	$(PYTEST) -m "not slow"
 
 test-full: $(STAMP)  ## every test, slow ones included
-	$(PY) -m pytest -q
+	$(PYTEST)
+
+test-random: $(STAMP)  ## the default run three times in three random orders (SEEDS="1 2 3")
+	for seed in $(or $(SEEDS),1 2 3); do $(PYTEST) -m "not slow" -p randomly -p "no:cacheprovider" --randomly-seed=$$seed || exit 1; done
+
+test-seeds: $(STAMP)  ## the learning tests over seeds 0-4, printing what each reached
+	ATLANTIS_LEARNING_SEEDS=0,1,2,3,4 $(PY) -m pytest -q -s -p no:randomly -k "learns or test_run_writes_its_outputs" | grep -aoE "learning .*|[0-9]+ passed.*|[0-9]+ failed.*"
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(VENV)/bin/ruff check .

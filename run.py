@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from atlantis.experiment.resolvers import register_resolvers
 
 register_resolvers()
-log = logging.getLogger("atlantis")
+log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -34,7 +34,7 @@ def full_pass_per_candidate(model, features, candidates, pad_id) -> np.ndarray:
 def main(argv=None) -> dict:
     from atlantis.data.datamodule import Collator
     from atlantis.data.tokenization import target_ids
-    from atlantis.eval.decoding import score_candidates_causal
+    from atlantis.models.decoding import score_candidates_causal
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=16)

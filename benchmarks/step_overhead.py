@@ -59,8 +59,9 @@ def lightning_loop(module, batches) -> list[float]:
 
 def measure(shape: str, steps: int, batch_size: int, trainable_layers: int | None) -> dict:
     from atlantis.data.tokenization import target_ids
+    from atlantis.methods.params import freeze_lower_layers
     from atlantis.models.loading import tiny_model
-    from atlantis.models.module import RelationLM, freeze_lower_layers
+    from atlantis.models.module import RelationLM
 
     tokenizer, splits, data = tokenizer_and_examples(steps * batch_size)
     dm = datamodule(tokenizer, splits, batch_size=batch_size)

@@ -11,6 +11,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # One thread per worker (and per subprocess it starts): two workers on two cores, no oversubscription.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
 
 def job_config(*overrides: str) -> dict:
     """A job's config as run.py composes it (without the hydra node), resolved to plain values."""

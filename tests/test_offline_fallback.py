@@ -1,8 +1,9 @@
-"""Where the hub is out of reach, the default job runs on the embedded demo setting and says so."""
+"""Where the hub is out of reach, the job runs on the embedded demo setting, says so once, and names it."""
 
 import pytest
 
 from atlantis.experiment.pipeline import run_job
+from atlantis.utils import hub
 from tests.conftest import job_config
 
 
@@ -19,14 +20,34 @@ def offline(monkeypatch):
     monkeypatch.delenv("ATLANTIS_DATA_DIR", raising=False)
 
 
-def test_default_job_falls_back_and_records_it(tmp_path, offline):
-    metrics = run_job(
-        default_job(tmp_path, "dataset.max_train_examples=100", "offline_trainer.max_epochs=1"), tmp_path / "run"
-    )
+def test_default_job_falls_back_and_names_it(tmp_path, offline):
+    cfg = default_job(tmp_path, "dataset.reader.sizes=[60,20,20]", "offline_trainer.max_epochs=1")
+    assert cfg["run_name"] == "synthetic←semeval-tiny←flan_t5-sft-noise0.0-seed0"  # the folder's name
+    metrics = run_job(cfg, tmp_path / "run")
+    import huggingface_hub.constants
+
+    assert huggingface_hub.constants.HF_HUB_OFFLINE  # the libraries are offline too: no download retries
     assert metrics["fallback"]["model"] == "flan_t5" and metrics["fallback"]["dataset"] == "semeval"
-    assert metrics["config"]["model"] == "tiny" and metrics["config"]["dataset"] == "synthetic"
+    assert metrics["config"]["model"] == "tiny←flan_t5" and metrics["config"]["dataset"] == "synthetic←semeval"
 
 
 def test_without_fallback_the_error_stands(tmp_path, offline):
+    cfg = default_job(tmp_path, "offline_fallback=false")
+    assert cfg["run_name"].startswith("semeval-flan_t5-")
     with pytest.raises(OSError):
-        run_job(default_job(tmp_path, "offline_fallback=false"), tmp_path / "run")
+        run_job(cfg, tmp_path / "run")
+
+
+def test_an_unreachable_hub_switches_the_process_offline_once(monkeypatch):
+    for name in hub.OFFLINE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setattr(hub, "_probed", None)
+    calls = []
+    real = hub._reachable
+    monkeypatch.setattr(hub, "_reachable", lambda *a: calls.append(a) or real(*a))
+    assert hub.hub_offline() and hub.hub_offline()
+    assert len(calls) == 1
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"  # child processes (sweep launchers) inherit the answer

@@ -54,3 +54,18 @@ def test_no_wandb_at_all_still_returns(tmp_path, monkeypatch):
 
     monkeypatch.setattr(wandb, "init", broken_init)
     assert make_wandb_logger(CFG, tmp_path) is None
+
+
+def test_tags_name_what_ran_and_the_method_slots(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    cfg = dict(
+        CFG,
+        fallback={"dataset": "semeval", "model": "flan_t5"},
+        method={"name": "atlantis", "select": {"_target_": "atlantis.methods.select.SelectFisher"}},
+    )
+    logger = make_wandb_logger(cfg, tmp_path)
+    try:
+        tags = set(logger.experiment.tags)
+    finally:
+        finish_wandb()
+    assert {"dataset:synthetic←semeval", "model:tiny←flan_t5", "method:atlantis", "select:SelectFisher"} <= tags

@@ -57,6 +57,7 @@ def reuse_completed(state: Path, run_dir: Path, metrics: dict) -> dict:
 
 
 def mark_completed(state: Path, run_dir: Path, metrics: dict) -> None:
+    state.mkdir(parents=True, exist_ok=True)  # a job that does not train wrote no checkpoint there
     (state / "run_dir.txt").write_text(str(run_dir.resolve()))
     atomic_write_json(state / "metrics.json", metrics)
 
@@ -92,6 +93,17 @@ def sweep_status(sweep_dir: Path) -> list[dict]:
     return rows
 
 
+def print_report(sweep_dir: Path) -> None:
+    """The sweep's report table (report.md / report.png in the sweep folder); a report error fails nothing."""
+    try:
+        from atlantis.report.aggregate import write_report
+
+        paths = write_report(sweep_dir)
+        print("\n" + paths["markdown"].read_text() + f"\nplot: {paths['plot']}", flush=True)
+    except Exception as err:  # the jobs' own outputs stand; the report can be rebuilt with `make report`
+        log.warning("could not write the sweep report (%s); run `make report DIR=%s`", err, sweep_dir)
+
+
 try:
     from hydra.experimental.callback import Callback
 except ImportError:  # hydra is only needed at the command line
@@ -111,6 +123,8 @@ class SweepSummary(Callback):
         lines = [f"multirun summary ({sweep_dir}): " + ", ".join(f"{n} {s}" for s, n in counts.items())]
         lines += [f"  {r['status']:<10} {r['job']}  {r['detail']}" for r in rows]
         print("\n".join(lines), flush=True)
+        if counts["done"] + counts["skipped"]:
+            print_report(sweep_dir)
         if counts["failed"] or counts["incomplete"]:
             failed = [r["job"] for r in rows if r["status"] in ("failed", "incomplete")]
             raise SystemExit(f"{len(failed)} job(s) failed: {failed}; see failure.json in each job folder")

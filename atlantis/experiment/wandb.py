@@ -41,8 +41,13 @@ def _wandb_logger(cfg: dict, run_dir: Path, mode: str):
         f"noise:{cfg['noise']}",
         f"seed:{cfg['seed']}",
     ]
+    # The slots the method preset is made of, by class name (SelectFisher, ImportanceWeights, TopLayers...).
+    for slot in ("select", "weights", "params"):
+        target = ((cfg["method"].get(slot) or {}).get("_target_") or "").rsplit(".", 1)[-1]
+        if target:
+            tags.append(f"{slot}:{target}")
     return WandbLogger(
-        project=logger_cfg.get("project", "atlantis"),
+        project=logger_cfg["project"],
         entity=logger_cfg.get("entity"),
         group=logger_cfg.get("group"),
         name=cfg["run_name"],

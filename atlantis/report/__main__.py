@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from atlantis.methods.method import BASELINE
 from atlantis.report.aggregate import write_report
 
 
@@ -13,7 +14,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", help="a multirun folder (searched recursively for metrics.json)")
     parser.add_argument("--metric", default="test/f1_official", help="the score to tabulate and plot")
     parser.add_argument("--out", default=None, help="output folder (default: DIR)")
-    parser.add_argument("--baseline", default="sft", help="method the others are compared with")
+    parser.add_argument("--baseline", default=BASELINE, help="method the others are compared with")
     args = parser.parse_args(argv)
     paths = write_report(args.dir, args.metric, args.out, args.baseline)
     for path in paths.values():

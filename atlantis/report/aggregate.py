@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from atlantis.methods.method import BASELINE
 from atlantis.utils.io import atomic_write_text
 
 GROUP = ["dataset", "model", "noise_kind", "noise", "method", "reference"]
@@ -49,7 +50,7 @@ def bootstrap_diff(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: int
     return float(a.mean() - b.mean()), *np.percentile(boots, [2.5, 97.5]).tolist()
 
 
-def summarise(frame: pd.DataFrame, baseline: str = "sft") -> pd.DataFrame:
+def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     rows = []
     for key, group in frame.groupby(GROUP, dropna=False, sort=True):
         settings = dict(zip(GROUP, key, strict=True))
@@ -114,7 +115,23 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
             f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {r['method']} | {r['reference']} | "
             f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {ess} | {w_clean}{w_noisy} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + collapse_notes(summary)
+
+
+# Below this effective sample size a weighting trains on a handful of examples: say so under the table.
+COLLAPSE_ESS = 0.1
+
+
+def collapse_notes(summary: pd.DataFrame) -> str:
+    notes = []
+    for _, r in summary.iterrows():
+        if not pd.isna(r["ess_fraction"]) and r["ess_fraction"] < COLLAPSE_ESS:
+            notes.append(
+                f"- **{r['method']}** at noise {r['noise']}: the weights collapsed onto {100 * r['ess_fraction']:.1f} % "
+                "of the training set (ESS/N); it trains on a handful of examples. Per-class normalisation and a "
+                "temperature (`method=atlantis_tempered`) keep the weights spread."
+            )
+    return ("\n" + "\n".join(notes) + "\n") if notes else ""
 
 
 def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
@@ -140,7 +157,7 @@ def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
 
 
 def write_report(
-    root: str | Path, metric: str = "test/f1_official", out: str | Path | None = None, baseline: str = "sft"
+    root: str | Path, metric: str = "test/f1_official", out: str | Path | None = None, baseline: str = BASELINE
 ) -> dict:
     root = Path(root)
     out = Path(out) if out else root

@@ -54,11 +54,11 @@ def test_parameters_change_after_one_step(kind):
 @pytest.mark.parametrize("seed", learning_seeds())
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
 def test_tiny_model_learns_the_synthetic_task(kind, seed):
-    """A tiny model learns the 5-class synthetic task in 5 epochs of 400 examples (chance: 0.2)."""
+    """A tiny model learns the 5-class synthetic task in 8 epochs of 400 examples (chance: 0.2)."""
     import lightning as L
 
-    module, dm = build(kind, n_train=400, batch_size=16, seed=seed)
-    trainer = L.Trainer(max_epochs=5, logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    module, dm = build(kind, n_train=400, batch_size=16, seed=seed, lr=2e-3)
+    trainer = L.Trainer(max_epochs=8, logger=False, enable_checkpointing=False, enable_progress_bar=False)
     trainer.validate(module, datamodule=dm)
     before = module.eval_records["val"]
     accuracy_before = sum(r["pred"] == r["gold"] for r in before) / len(before)
@@ -66,13 +66,14 @@ def test_tiny_model_learns_the_synthetic_task(kind, seed):
     records = module.eval_records["val"]
     accuracy = sum(r["pred"] == r["gold"] for r in records) / len(records)
     print(f"learning {kind} seed {seed}: accuracy {accuracy_before:.3f} -> {accuracy:.3f}")
+    # `make test-seeds` (seeds 0-4, 2026-11-27, torch 2.13.0 / transformers 5.24.0): 1.000 for every seed and
+    # both kinds, from 0.200 before training; 5 epochs at 3e-3 had spread seq2seq over 0.40-0.90.
     assert accuracy >= 0.9 > accuracy_before + 0.2
 
 
 def test_label_scoring_equals_full_forward_per_candidate():
     """Prompt-once scoring gives the same log-probs as one full pass per candidate."""
     from atlantis.models.decoding import score_candidates_causal, score_candidates_seq2seq
-
     from atlantis.models.loss import sequence_nll, shift_for_causal
 
     for kind in ("seq2seq", "causal"):

@@ -1,0 +1,51 @@
+"""Every method preset and every slot option composes and runs one tiny training step (or none, if frozen)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from atlantis.experiment.pipeline import run_job
+from tests.conftest import REPO, job_config
+
+PRESETS = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
+SLOTS = [
+    (slot, p.stem)
+    for slot in ("select", "weights", "params")
+    for p in (REPO / "conf" / "method" / slot).glob("*.yaml")
+]
+TINY = ["experiment=demo", "dataset.reader.sizes=[24,8,8]", "trainer.max_epochs=1", "trainer.max_steps=1"]
+TINY += ["trainer.enable_progress_bar=false", "trainer.batch_size=8"]
+
+
+def run_tiny(tmp_path, *overrides):
+    cfg = job_config(*TINY, f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}", *overrides)
+    return run_job(cfg, tmp_path / "run"), tmp_path / "run"
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_runs(tmp_path, preset):
+    metrics, run_dir = run_tiny(tmp_path, f"method={preset}")
+    assert metrics["config"]["method"] == json.loads((run_dir / "metrics.json").read_text())["config"]["method"]
+    assert 0.0 <= metrics["test/f1_macro"] <= 1.0
+
+
+@pytest.mark.parametrize(("slot", "option"), SLOTS)
+def test_every_slot_option_runs(tmp_path, slot, option):
+    overrides = [f"method/{slot}={option}"]
+    if slot == "select" and option != "all":
+        overrides.append("method.select.budget=0.5")
+    metrics, run_dir = run_tiny(tmp_path, "method=sft", *overrides)
+    if slot == "select" and option != "all":
+        selection = json.loads((run_dir / "selection.json").read_text())
+        assert selection["n_selected"] == 12 == metrics["data"]["train"]["n_selected"]
+    if slot == "params" and option == "frozen":
+        assert metrics["test/checkpoint"] is None and metrics["val/history"] == []
+
+
+def test_atlantis_on_a_fisher_subset_normalises_over_the_subset(tmp_path):
+    metrics, run_dir = run_tiny(tmp_path, "method=atlantis", "method/select=fisher", "method.select.budget=0.5")
+    selected = json.loads((run_dir / "selection.json").read_text())["ids"]
+    rows = [json.loads(line) for line in (run_dir / "weights.jsonl").read_text().splitlines()]
+    assert sorted(r["id"] for r in rows) == sorted(selected)
+    assert np.mean([r["weight"] for r in rows]) == pytest.approx(1.0)
