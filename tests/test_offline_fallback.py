@@ -21,7 +21,7 @@ def offline(monkeypatch):
 
 
 def test_default_job_falls_back_and_names_it(tmp_path, offline):
-    cfg = default_job(tmp_path, "dataset.reader.sizes=[60,20,20]", "offline_trainer.max_epochs=1")
+    cfg = default_job(tmp_path, "offline_trainer.max_epochs=1")
     assert cfg["run_name"] == "synthetic←semeval-tiny←flan_t5-sft-noise0.0-seed0"  # the folder's name
     metrics = run_job(cfg, tmp_path / "run")
     import huggingface_hub.constants

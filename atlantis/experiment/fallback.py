@@ -86,7 +86,7 @@ def apply_fallback(cfg: dict) -> dict:
         cfg["model"] = dict(cfg["offline_model"], kind=cfg["model"]["kind"])
         cfg["trainer"] = dict(cfg["trainer"], **(cfg.get("offline_trainer") or {}))
     log.warning(
-        "offline: running %s instead (offline_fallback=false fails instead)",
+        "offline: running %s (set offline_fallback=false to fail instead)",
         ", ".join(f"{fallback[p + '_ran']} in place of {fallback[p]}" for p in ("dataset", "model") if p in fallback),
     )
     cfg["fallback"] = fallback

@@ -311,6 +311,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         link_checkpoints(run_dir, state / "checkpoints")
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         best_path = checkpoint.best_model_path or None
+    # Every epoch's validation score: testing the best checkpoint would load that epoch's shorter history.
+    val_history = list(module.val_history)
     trainer.test(module, datamodule=datamodule, ckpt_path=best_path, weights_only=True)
 
     # outputs
@@ -329,7 +331,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     metrics.update(
         {
             "val/best_f1": float(best_val) if best_val is not None else None,
-            "val/history": module.val_history,
+            "val/history": val_history,
             "test/checkpoint": os.path.basename(best_path) if best_path else None,
             "test/per_class": report["per_class"],
             "data": datamodule.stats,
