@@ -21,6 +21,9 @@ import numpy as np
 from atlantis.methods.fisher import greedy_logdet
 from benchmarks.common import RESULTS, merge_results
 
+# The short plain prompt of sweeps/smollm2_cpu_study.yaml.
+STUDY_PROMPT = "{sentence}\nThe relation between {head} and {tail} is:"
+
 
 def real_embeddings(n: int) -> list[np.ndarray] | None:
     data_dir, models_dir = os.environ.get("ATLANTIS_DATA_DIR"), os.environ.get("ATLANTIS_MODELS_DIR")
@@ -40,9 +43,9 @@ def real_embeddings(n: int) -> list[np.ndarray] | None:
         "dataset.reader.val_size=1",  # all 8,000 training sentences but one (the reader must carve a validation set)
         f"dataset.max_train_examples={n}",
         "prompt.use_chat_template=false",
-        "prompt.template={sentence}\nThe relation between {head} and {tail} is:",
         "trainer.eval_batch_size=32",
     )
+    cfg["prompt"]["template"] = STUDY_PROMPT
     tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
     dm = build_datamodule(cfg, tokenizer)
     dm.setup()

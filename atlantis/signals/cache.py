@@ -24,7 +24,7 @@ def cache_key(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -46,7 +46,7 @@ class ArtifactCache:
             return False
         try:
             manifest = json.loads(manifest_path.read_text())
-            return all(_sha256(path / name) == digest for name, digest in manifest["files"].items())
+            return all(file_sha256(path / name) == digest for name, digest in manifest["files"].items())
         except (OSError, ValueError, KeyError, TypeError):
             return False
 
@@ -68,7 +68,7 @@ class ArtifactCache:
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
         try:
             build(tmp)
-            files = {p.name: _sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+            files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
             (tmp / MANIFEST).write_text(json.dumps({"spec": spec, "files": files}, indent=1, default=str))
             if path.exists():  # another job finished the same entry first: keep theirs
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -12,24 +12,17 @@ import json
 import os
 from pathlib import Path
 
+from atlantis.signals.cache import file_sha256
 from atlantis.utils.io import atomic_write_json
 
 MODEL_FILES = (".json", ".safetensors", ".bin", ".gguf", ".model", ".txt", ".tiktoken")
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def content_digest(path: str | Path, memo_dir: str | Path | None = None, only: str | None = None) -> str:
     """SHA-256 over a local model's files (or the one file `only`), memoised by (size, mtime) under `memo_dir`."""
     root = Path(path)
     files = [root / only] if only else sorted(p for p in root.iterdir() if p.is_file() and p.suffix in MODEL_FILES)
-    stats = {p.name: [p.stat().st_size, int(p.stat().st_mtime)] for p in files}
+    stats = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
     memo_path = None
     if memo_dir is not None:
         where = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
@@ -43,7 +36,7 @@ def content_digest(path: str | Path, memo_dir: str | Path | None = None, only: s
                 pass
     total = hashlib.sha256()
     for p in files:
-        total.update(f"{p.name}:{_file_digest(p)}\n".encode())
+        total.update(f"{p.name}:{file_sha256(p)}\n".encode())
     digest = total.hexdigest()[:32]
     if memo_path is not None:
         atomic_write_json(memo_path, {"stats": stats, "digest": digest})

@@ -49,3 +49,26 @@ def test_bootstrap_interval_is_seeded_and_contains_the_mean():
 def test_no_runs_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no metrics.json"):
         write_report(tmp_path)
+
+
+def test_old_and_new_run_folders_aggregate_together(tmp_path):
+    fake_run(tmp_path / "old", "sft", 0.2, 0, 0.8)  # metrics.json as written before the method slots
+    new = tmp_path / "new" / "run"
+    new.mkdir(parents=True)
+    config = {
+        "dataset": "semeval",
+        "model": "tiny",
+        "noise_kind": "uniform",
+        "noise": 0.2,
+        "method": "atlantis",
+        "reference": "finetune",
+        "seed": 0,
+        "weights": {"terms": ["large", "small", "reference"], "reduction": "sum"},
+        "select": {"_target_": "atlantis.methods.select.SelectAll"},
+        "params": {"_target_": "atlantis.methods.params.FullParams"},
+    }
+    (new / "metrics.json").write_text(json.dumps({"config": config, "test/f1_official": 0.7}))
+    paths = write_report(tmp_path)
+    table = pd.read_csv(paths["csv"])
+    assert sorted(table["method"]) == ["atlantis", "sft"]
+    assert table.loc[table.method == "atlantis", "minus_sft"].iloc[0] == pytest.approx(-0.1)
