@@ -20,11 +20,16 @@ RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_
 FAILURE_FILE = "failure.json"
 
 
-def job_key(cfg: dict) -> str:
-    """A hash of everything that decides a job's result."""
+def job_settings(cfg: dict) -> dict:
+    """Everything that decides a job's result (the resolved config less what only changes how it runs)."""
     kept = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
     kept["trainer"] = {k: v for k, v in cfg["trainer"].items() if k not in RUNTIME_TRAINER_KEYS}
-    return cache_key(kept)
+    return kept
+
+
+def job_key(cfg: dict) -> str:
+    """A hash of everything that decides a job's result."""
+    return cache_key(job_settings(cfg))
 
 
 def job_state_dir(cfg: dict) -> Path:

@@ -18,7 +18,7 @@ from atlantis.data.splits import build_splits
 from atlantis.data.tokenization import target_ids
 from atlantis.eval.outputs import write_confusion, write_predictions
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
-from atlantis.experiment.jobs import completed_metrics, job_state_dir, mark_completed, reuse_completed
+from atlantis.experiment.jobs import completed_metrics, job_settings, job_state_dir, mark_completed, reuse_completed
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
 from atlantis.methods.method import Method, TrainingData
 from atlantis.methods.params import FullParams
@@ -339,6 +339,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
             "run_name": cfg["run_name"],
             "fallback": cfg.get("fallback"),
             "config": job_summary(cfg),
+            "settings": job_settings(cfg),  # the report's row key: every setting that tells two jobs apart
         }
     )
     if selection.report is not None:

@@ -12,13 +12,46 @@ from atlantis.methods.method import BASELINE
 from atlantis.utils.io import atomic_write_text
 
 GROUP = ["dataset", "model", "noise_kind", "noise", "method", "reference"]
+# Settings already shown by a GROUP column (or the seed, which rows aggregate over).
+SHOWN = {"seed", "noise", "dataset.name", "model.name", "method.name", "noise_kind.name", "reference.name", "fallback"}
+
+
+def flatten(tree, prefix: str = "") -> dict:
+    """{'method.select.budget': 0.25, ...}; class paths shortened to the class name, lists as text."""
+    if isinstance(tree, dict):
+        out = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+        return out
+    value = tree.rsplit(".", 1)[-1] if prefix.endswith("_target_.") and isinstance(tree, str) else tree
+    return {prefix[:-1]: json.dumps(value) if isinstance(value, list) else value}
+
+
+def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
+    """A `variant` column: the settings that differ between runs (other than GROUP columns and the seed).
+
+    Two jobs that differ in anything (a weight option, a selection budget, a trainer setting) land in
+    different rows, never pooled as if they were seeds of one setting.
+    """
+    flat = pd.DataFrame([flatten(s) for s in settings]).astype(str)
+    varying = [c for c in flat.columns if c not in SHOWN and flat[c].nunique() > 1]
+    frame["variant"] = [
+        ", ".join(f"{c.removeprefix('method.')}={row[c]}" for c in varying if row[c] != "nan")
+        for _, row in flat.iterrows()
+    ]
+    frame["variant_context"] = [
+        ", ".join(f"{c}={row[c]}" for c in varying if not c.startswith(("method.", "reference.")))
+        for _, row in flat.iterrows()
+    ]
+    return frame
 
 
 def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
     """One row per job folder with a metrics.json: its settings, the metric and weight diagnostics."""
-    rows = []
+    rows, settings = [], []
     for path in sorted(Path(root).rglob("metrics.json")):
         metrics = json.loads(path.read_text())
+        settings.append(metrics.get("settings") or {})  # absent in run folders written before it existed
         config = metrics.get("config") or {}
         weights = metrics.get("weights") or {}
         row = {key: config.get(key) for key in (*GROUP, "seed")}
@@ -36,7 +69,7 @@ def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
         raise FileNotFoundError(f"no metrics.json under {root}")
     frame = pd.DataFrame(rows)
     frame["reference"] = frame["reference"].fillna("-")
-    return frame
+    return add_variants(frame, settings)
 
 
 def bootstrap_diff(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
@@ -52,8 +85,9 @@ def bootstrap_diff(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: int
 
 def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     rows = []
-    for key, group in frame.groupby(GROUP, dropna=False, sort=True):
-        settings = dict(zip(GROUP, key, strict=True))
+    keys = [*GROUP, "variant"]
+    for key, group in frame.groupby(keys, dropna=False, sort=True):
+        settings = dict(zip(keys, key, strict=True))
         scores = group.sort_values("seed")["score"].to_numpy(dtype=float)
         row = {
             **settings,
@@ -71,6 +105,7 @@ def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
             & (frame["model"] == settings["model"])
             & (frame["noise"] == settings["noise"])
             & (frame["noise_kind"] == settings["noise_kind"])
+            & (frame["variant_context"] == group["variant_context"].iloc[0])
         ]
         if settings["method"] != baseline and len(base):
             paired = group.merge(base[["seed", "score"]], on="seed", suffixes=("", "_base"))
@@ -90,6 +125,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         "noise kind",
         "noise",
         "method",
+        "variant",
         "reference",
         "seeds",
         metric,
@@ -112,7 +148,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         w_clean = "" if pd.isna(r["w_clean"]) else f"{r['w_clean']:.3f}"
         w_noisy = "" if pd.isna(r["w_noisy"]) else f" / {r['w_noisy']:.3f}"
         lines.append(
-            f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {r['method']} | {r['reference']} | "
+            f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {r['method']} | {r['variant'] or '-'} | {r['reference']} | "
             f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {ess} | {w_clean}{w_noisy} |"
         )
     return "\n".join(lines) + "\n" + collapse_notes(summary)
@@ -141,9 +177,10 @@ def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for (method, reference), group in summary.groupby(["method", "reference"], sort=True):
+    for (method, variant, reference), group in summary.groupby(["method", "variant", "reference"], sort=True):
         group = group.groupby("noise", as_index=False).agg(mean=("mean", "mean"), std=("std", "mean"))
         label = method if reference == "-" else f"{method} ({reference})"
+        label = f"{label} [{variant}]" if variant else label
         ax.errorbar(group["noise"], group["mean"], yerr=group["std"], marker="o", capsize=3, label=label)
     ax.set_xlabel("label-noise rate")
     ax.set_ylabel(metric)

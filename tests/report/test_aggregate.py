@@ -36,7 +36,7 @@ def test_report_means_stds_and_paired_differences(tmp_path):
     diff = np.mean([atl[s] - sft[s] for s in sft])
     assert table.loc["atlantis", "minus_sft"] == pytest.approx(diff)
     assert table.loc["atlantis", "ci_lo"] <= diff <= table.loc["atlantis", "ci_hi"]
-    assert "| atlantis | finetune | 3 |" in paths["markdown"].read_text()
+    assert "| atlantis | - | finetune | 3 |" in paths["markdown"].read_text()
     assert paths["plot"].stat().st_size > 1000
 
 
@@ -72,3 +72,17 @@ def test_old_and_new_run_folders_aggregate_together(tmp_path):
     table = pd.read_csv(paths["csv"])
     assert sorted(table["method"]) == ["atlantis", "sft"]
     assert table.loc[table.method == "atlantis", "minus_sft"].iloc[0] == pytest.approx(-0.1)
+
+
+def test_jobs_that_differ_in_one_option_are_two_rows(tmp_path):
+    for temperature, score in ((1.0, 0.5), (4.0, 0.7)):
+        path = tmp_path / f"t{temperature}"
+        path.mkdir()
+        config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": 0.2, "method": "atlantis"}
+        config.update(reference="finetune", seed=0)
+        settings = {"seed": 0, "method": {"name": "atlantis", "weights": {"temperature": temperature}}}
+        metrics = {"config": config, "settings": settings, "test/f1_official": score}
+        (path / "metrics.json").write_text(json.dumps(metrics))
+    table = pd.read_csv(write_report(tmp_path)["csv"])
+    assert len(table) == 2 and sorted(table["mean"]) == [0.5, 0.7]
+    assert sorted(table["variant"]) == ["weights.temperature=1.0", "weights.temperature=4.0"]
