@@ -21,7 +21,6 @@ from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import completed_metrics, job_settings, job_state_dir, mark_completed, reuse_completed
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
 from atlantis.methods.method import Method, TrainingData
-from atlantis.methods.params import FullParams
 from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
 from atlantis.models.trainer import make_trainer
@@ -99,18 +98,18 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         "kind": cfg["model"]["kind"],
     }
     # The reference trains with the method's params policy when it trains, else every parameter.
-    params = method.params if method.params.trains else FullParams()
+    params = dict(cfg["method"]["params"]) if method.params.trains else None
     reference_training = dict(
         train_cfg,
         max_epochs=reference.get("max_epochs") or train_cfg["max_epochs"],
         lr=reference.get("lr") or train_cfg["lr"],
-        params={k: v for k, v in cfg["method"]["params"].items()} if method.params.trains else "full",
+        params=params or "full",
     )
 
     def make_reference_module() -> RelationLM:
-        module = make_module(cfg, cfg["model"]["small"], datamodule, tokenizer, label_token_ids, reference_training)
-        params.apply(module.model)
-        return module
+        return make_module(
+            cfg, cfg["model"]["small"], datamodule, tokenizer, label_token_ids, reference_training, params
+        )
 
     return Signals(
         datamodule.features["train"],
@@ -130,7 +129,9 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
 
 
 # ---- the model -----------------------------------------------------------------------------------
-def make_module(cfg, model_spec, datamodule, tokenizer, label_token_ids, train_cfg, step_weighting=None) -> RelationLM:
+def make_module(
+    cfg, model_spec, datamodule, tokenizer, label_token_ids, train_cfg, params=None, step_weighting=None
+) -> RelationLM:
     return RelationLM(
         model=model_spec,
         kind=cfg["model"]["kind"],
@@ -145,6 +146,7 @@ def make_module(cfg, model_spec, datamodule, tokenizer, label_token_ids, train_c
         decoder=cfg["eval"]["decoder"],
         max_new_tokens=cfg["eval"]["max_new_tokens"],
         gradient_checkpointing=train_cfg.get("gradient_checkpointing", False),
+        params=params,
         cache_dir=cfg["paths"]["cache_dir"],
         tokenizer_object=tokenizer,
         step_weighting=step_weighting,
@@ -283,9 +285,15 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     # module and params
     train_cfg = cfg["trainer"]
     module = make_module(
-        cfg, cfg["model"]["large"], datamodule, tokenizer, label_token_ids, train_cfg, method.weights.step_weighting()
+        cfg,
+        cfg["model"]["large"],
+        datamodule,
+        tokenizer,
+        label_token_ids,
+        train_cfg,
+        dict(cfg["method"]["params"]),
+        method.weights.step_weighting(),
     )
-    method.params.apply(module.model)
     if train_cfg.get("compile"):
         # In place, so checkpoints keep their plain keys; fuses norms, activations and rotary embeddings.
         module.model.base_model.compile()

@@ -17,6 +17,19 @@ from atlantis.models.loss import weighted_batch_loss
 log = logging.getLogger(__name__)
 
 
+def locate_policy(spec: dict | None):
+    """A params policy from its plain spec, by class path (pydoc.locate: no config framework in this layer)."""
+    if not spec:
+        return None
+    from pydoc import locate
+
+    options = {k: v for k, v in spec.items() if k != "_target_"}
+    policy_class = locate(spec["_target_"])
+    if policy_class is None:
+        raise ValueError(f"params policy {spec['_target_']!r} cannot be imported")
+    return policy_class(**options)
+
+
 class RelationLM(L.LightningModule):
     """Fine-tunes `model` with  sum_i w_i NLL_i / |B|  and evaluates it as a relation classifier.
 
@@ -39,6 +52,7 @@ class RelationLM(L.LightningModule):
         decoder: str = "label_scoring",
         max_new_tokens: int = 16,
         gradient_checkpointing: bool = False,
+        params: dict | None = None,
         cache_dir: str | None = None,
         tokenizer_object=None,
         model_object=None,
@@ -58,6 +72,11 @@ class RelationLM(L.LightningModule):
             self.model = build_model(
                 model, kind, len(self.tokenizer), self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, cache_dir
             )
+        # What trains (a params policy: {'_target_': class path, options}); applied here, not by the caller, so a
+        # checkpoint reloads into the same structure (adapters, frozen blocks) with load_from_checkpoint.
+        self.params_policy = locate_policy(params)
+        if self.params_policy is not None:
+            self.model = self.params_policy.apply(self.model)
         self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes (dropout)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()

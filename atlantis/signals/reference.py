@@ -31,7 +31,8 @@ def finetune_small(make_module: Callable, features: list[dict], collate, setting
     )
     trainer = make_trainer(settings, validate=False, enable_model_summary=False)
     trainer.fit(module, train_dataloaders=loader)
-    return module.model
+    policy = getattr(module, "params_policy", None)  # adapters are folded in: the cache holds a plain model
+    return policy.merge(module.model) if policy is not None else module.model
 
 
 def crossfit_folds(n: int, k: int, seed: int) -> list[np.ndarray]:
