@@ -311,7 +311,9 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         strategy=build_strategy(cfg.get("strategy")),
     )
     best_path = None
+    params_report = None
     if method.params.trains:
+        params_report = module.params_policy.prepare(module, datamodule.train_dataloader())
         last = state / "checkpoints" / "last.ckpt"
         resume_from = str(last) if cfg.get("resume", True) and last.is_file() else None
         if resume_from:
@@ -350,6 +352,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
             "settings": job_settings(cfg),  # the report's row key: every setting that tells two jobs apart
         }
     )
+    if params_report is not None:
+        metrics["params"] = params_report
     if selection.report is not None:
         metrics["selection"] = {k: v for k, v in selection.report.items() if k not in ("ids", "gains", "class_share")}
     if weight_report is not None:

@@ -24,6 +24,22 @@ class FullParams:
             param.requires_grad = True
         return model
 
+    def prepare(self, module, loader) -> dict | None:
+        """Before training, with the training batches (a mask chosen from gradients); a report or None."""
+        return None
+
+    def checkpoint_state(self, state_dict: dict) -> dict:
+        """What a checkpoint keeps of the module's state (sparse deltas keep only theirs)."""
+        return state_dict
+
+    def restore(self, model, state_dict: dict, prefix: str = "model."):
+        """Rebuild data-dependent structure (a sparse mask) from a checkpoint before its weights load."""
+        return model
+
+    @property
+    def strict_loading(self) -> bool:
+        return True
+
     def merge(self, model):
         return model
 
@@ -53,6 +69,7 @@ class TopLayers(FullParams):
 
 
 # Every Linear of the blocks, per architecture (the output layer is never adapted).
+# T5: self- and cross-attention, encoder and decoder, and the feed-forward; Qwen2/Llama: attention and MLP.
 ALL_LINEAR = {
     "t5": ["q", "k", "v", "o", "wi", "wi_0", "wi_1", "wo"],
     "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
@@ -73,15 +90,9 @@ class LoRA(FullParams):
         self.r, self.alpha, self.dropout, self.target_modules = r, alpha, dropout, target_modules
 
     def targets(self, model) -> list[str] | None:
-        if isinstance(self.target_modules, (list, tuple)):
-            return list(self.target_modules)
         if self.target_modules == "peft":
             return None  # peft picks its default for the architecture
-        model_type = getattr(model.config, "model_type", "")
-        if model_type not in ALL_LINEAR:
-            raise ValueError(f"no all-linear LoRA targets known for {model_type!r}; set method.params.target_modules")
-        names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
-        return sorted(names & set(ALL_LINEAR[model_type]))
+        return linear_targets(model, self.target_modules)
 
     def apply(self, model):
         from peft import LoraConfig, inject_adapter_in_model
@@ -103,6 +114,176 @@ class LoRA(FullParams):
                 module.merge()
                 parent_name, _, child = name.rpartition(".")
                 setattr(model.get_submodule(parent_name) if parent_name else model, child, module.get_base_layer())
+        return model
+
+
+def linear_targets(model, target_modules="all-linear") -> list[str]:
+    """Names (last component) of the block Linears to adapt: a list, or `all-linear` for the architecture."""
+    if isinstance(target_modules, (list, tuple)):
+        return list(target_modules)
+    model_type = getattr(model.config, "model_type", "")
+    if model_type not in ALL_LINEAR:
+        raise ValueError(f"no all-linear targets known for {model_type!r}; set method.params.target_modules")
+    names = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+    return sorted(names & set(ALL_LINEAR[model_type]))
+
+
+class SparseDelta(torch.nn.Module):
+    """W' = W + scatter(idx, v): `v` (k values) is the only trainable tensor of a sparsely tuned Linear."""
+
+    def __init__(self, indices: torch.Tensor, dtype=torch.float32):
+        super().__init__()
+        self.register_buffer("indices", indices.long())
+        self.values = torch.nn.Parameter(torch.zeros(len(indices), dtype=dtype))
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight.flatten().index_add(0, self.indices, self.values.to(weight.dtype)).view_as(weight)
+
+
+SALIENCE = ("gradient", "magnitude", "snip", "random")
+
+
+class Sparse(FullParams):
+    """SPEFT (Liu et al., ACL 2025): a static mask of the most salient entries of the block Linears' weights,
+    chosen once before training; only those entries train, as index + value vectors added to frozen weights.
+
+    salience: `gradient` |mean batch gradient| (the paper's winner), `magnitude` |W|, `snip` |W · gradient|,
+    `random`; computed over `score_batches` training batches with the method's example weights.
+    density: share of the adapted weights trained (or `count`: an exact number); per_layer: the same share in
+    every layer instead of one global top-k. Checkpoints hold the (indices, values) only.
+    """
+
+    def __init__(
+        self,
+        density: float = 0.01,
+        count: int | None = None,
+        salience: str = "gradient",
+        score_batches: int = 8,
+        per_layer: bool = False,
+        target_modules="all-linear",
+        seed: int = 0,
+    ):
+        if salience not in SALIENCE:
+            raise ValueError(f"salience must be one of {SALIENCE}, got {salience!r}")
+        if count is None and not 0 < density < 1:
+            raise ValueError(f"density must be in (0, 1) (use params=full for everything), got {density}")
+        self.density, self.count, self.salience = density, count, salience
+        self.score_batches, self.per_layer, self.target_modules, self.seed = (
+            score_batches,
+            per_layer,
+            target_modules,
+            seed,
+        )
+
+    def apply(self, model):
+        for param in model.parameters():
+            param.requires_grad = False  # nothing trains until `prepare` picks the mask
+        return model
+
+    def layers(self, model) -> dict[str, torch.nn.Linear]:
+        names = set(linear_targets(model, self.target_modules))
+        output = model.get_output_embeddings()
+        return {
+            name: m
+            for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in names and m is not output
+        }
+
+    def scores(self, module, loader) -> dict[str, torch.Tensor]:
+        from atlantis.models.forward import example_nll
+        from atlantis.models.loss import weighted_batch_loss
+
+        layers = self.layers(module.model)
+        if self.salience == "magnitude":
+            return {n: m.weight.detach().abs().float() for n, m in layers.items()}
+        if self.salience == "random":
+            g = torch.Generator().manual_seed(self.seed)
+            return {n: torch.rand(m.weight.shape, generator=g) for n, m in layers.items()}
+        for m in layers.values():
+            m.weight.requires_grad_(True)
+            m.weight.grad = None
+        was_training = module.model.training
+        module.model.eval()  # no dropout: the salience of the weights, not of a dropout draw
+        n = 0
+        for n, batch in enumerate(loader, start=1):
+            nll, _ = example_nll(module.model, module.kind, batch)
+            weighted_batch_loss(nll, batch["weight"]).backward()  # the method's own weighted objective
+            if n >= self.score_batches:
+                break
+        module.model.train(was_training)
+        out = {}
+        for name, m in layers.items():
+            grad = m.weight.grad.float() / max(n, 1)  # the signed mean gradient, then its magnitude
+            out[name] = (grad * m.weight.detach().float()).abs() if self.salience == "snip" else grad.abs()
+            m.weight.grad = None
+            m.weight.requires_grad_(False)
+        return out
+
+    def choose(self, scores: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Flat indices per layer: a global top-k over all layers, or the top share of each; ties by index."""
+        total = sum(s.numel() for s in scores.values())
+        k = self.count if self.count is not None else int(round(self.density * total))
+        if not 0 < k < total:
+            raise ValueError(f"sparse: {k} trained entries of {total} adapted weights; use params=full for all")
+        if self.per_layer:
+            return {
+                n: torch.topk(s.flatten(), max(1, int(round(k * s.numel() / total))), sorted=False)
+                .indices.sort()
+                .values
+                for n, s in scores.items()
+            }
+        names = list(scores)
+        flat = torch.cat([scores[n].flatten() for n in names])
+        top = torch.topk(flat, k, sorted=False).indices.sort().values
+        bounds = torch.tensor([0] + [scores[n].numel() for n in names]).cumsum(0)
+        chosen = {}
+        for i, n in enumerate(names):
+            picked = top[(top >= bounds[i]) & (top < bounds[i + 1])] - bounds[i]
+            if len(picked):
+                chosen[n] = picked
+        return chosen
+
+    def install(self, model, chosen: dict[str, torch.Tensor]):
+        from torch.nn.utils import parametrize
+
+        modules = dict(model.named_modules())
+        for name, indices in chosen.items():
+            linear = modules[name]
+            if parametrize.is_parametrized(linear, "weight"):
+                continue  # restored already (a reload of the same mask)
+            parametrize.register_parametrization(linear, "weight", SparseDelta(indices, linear.weight.dtype))
+        for param_name, param in model.named_parameters():
+            param.requires_grad = param_name.endswith(".parametrizations.weight.0.values")
+        return model
+
+    def prepare(self, module, loader) -> dict:
+        chosen = self.choose(self.scores(module, loader))
+        module.model = self.install(module.model, chosen)
+        k = sum(len(i) for i in chosen.values())
+        total = sum(m.weight.numel() for m in self.layers(module.model).values())
+        log.info(
+            "sparse: %d of %d adapted weights train (%.3f %%) in %d layers", k, total, 100 * k / total, len(chosen)
+        )
+        return {"trained": k, "adapted": total, "layers": {n: len(i) for n, i in chosen.items()}}
+
+    def checkpoint_state(self, state_dict: dict) -> dict:
+        return {k: v for k, v in state_dict.items() if ".parametrizations.weight.0." in k}
+
+    def restore(self, model, state_dict: dict, prefix: str = "model."):
+        suffix = ".parametrizations.weight.0.indices"
+        chosen = {k[len(prefix) : -len(suffix)]: v for k, v in state_dict.items() if k.endswith(suffix)}
+        return self.install(model, chosen) if chosen else model
+
+    @property
+    def strict_loading(self) -> bool:
+        return False  # checkpoints hold the deltas only; the frozen weights come from the model's source
+
+    def merge(self, model):
+        from torch.nn.utils import parametrize
+
+        for module in model.modules():
+            if parametrize.is_parametrized(module, "weight"):
+                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
         return model
 
 

@@ -77,6 +77,7 @@ class RelationLM(L.LightningModule):
         self.params_policy = locate_policy(params)
         if self.params_policy is not None:
             self.model = self.params_policy.apply(self.model)
+            self.strict_loading = self.params_policy.strict_loading  # sparse checkpoints hold deltas only
         self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes (dropout)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
@@ -158,9 +159,13 @@ class RelationLM(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["val_history"] = list(self.val_history)  # plain values: weights-only loading accepts them
+        if self.params_policy is not None:
+            checkpoint["state_dict"] = self.params_policy.checkpoint_state(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_history = list(checkpoint.get("val_history", []))
+        if self.params_policy is not None:  # e.g. a sparse mask: its structure before its values load
+            self.model = self.params_policy.restore(self.model, checkpoint["state_dict"])
 
     # ---- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):

@@ -29,9 +29,11 @@ def finetune_small(make_module: Callable, features: list[dict], collate, setting
         shuffle=True,
         collate_fn=collate,
     )
+    if module.params_policy is not None:
+        module.params_policy.prepare(module, loader)
     trainer = make_trainer(settings, validate=False, enable_model_summary=False)
     trainer.fit(module, train_dataloaders=loader)
-    policy = getattr(module, "params_policy", None)  # adapters are folded in: the cache holds a plain model
+    policy = module.params_policy  # adapters are folded in: the cache holds a plain model
     return policy.merge(module.model) if policy is not None else module.model
 
 

@@ -13,8 +13,8 @@ POLICIES = {
     "top_layers": {"_target_": "atlantis.methods.params.TopLayers", "n": 1},
     "lora": {"_target_": "atlantis.methods.params.LoRA", "r": 4, "alpha": 8, "dropout": 0.0},
     "frozen": {"_target_": "atlantis.methods.params.Frozen"},
+    "sparse": {"_target_": "atlantis.methods.params.Sparse", "density": 0.05, "score_batches": 2},
 }
-
 
 
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
@@ -26,9 +26,9 @@ def test_lora_trains_only_adapters_and_counts_them(kind):
     expected = sum(4 * (m.in_features + m.out_features) for m in adapted)
     assert sum(p.numel() for p in trainable.values()) == expected
     before = {n: p.detach().clone() for n, p in module.model.named_parameters()}
-    L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0).fit(
-        module, datamodule=dm
-    )
+    L.Trainer(
+        max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0
+    ).fit(module, datamodule=dm)
     changed = {n for n, p in module.model.named_parameters() if not torch.equal(before[n], p)}
     assert changed and all("lora_" in n for n in changed)
 
@@ -64,6 +64,7 @@ def test_every_policy_survives_save_and_reload(tmp_path, policy):
         max_steps=2, logger=False, enable_progress_bar=False, limit_val_batches=0, default_root_dir=tmp_path
     )
     if policy != "frozen":
+        module.params_policy.prepare(module, dm.train_dataloader())
         trainer.fit(module, datamodule=dm)
     else:
         trainer.strategy.connect(module)
@@ -77,3 +78,110 @@ def test_every_policy_survives_save_and_reload(tmp_path, policy):
     assert {n for n, p in reloaded.model.named_parameters() if p.requires_grad} == {
         n for n, p in module.model.named_parameters() if p.requires_grad
     }
+
+
+def sparse_module(kind="causal", **options):
+    spec = dict(POLICIES["sparse"], **options)
+    module, dm = build(kind, params=spec)
+    return module, dm
+
+
+def test_sparse_mask_is_the_hand_computed_global_top_k():
+    from atlantis.methods.params import Sparse
+    from atlantis.models.forward import example_nll
+    from atlantis.models.loss import weighted_batch_loss
+
+    module, dm = sparse_module()
+    policy: Sparse = module.params_policy
+    layers = policy.layers(module.model)
+    # By hand: the mean gradient over the first two batches, its magnitude, the global top 5 %.
+    for m in layers.values():
+        m.weight.requires_grad_(True)
+    module.model.eval()
+    batches = [b for _, b in zip(range(2), dm.train_dataloader(), strict=False)]
+    for batch in batches:
+        nll, _ = example_nll(module.model, "causal", batch)
+        weighted_batch_loss(nll, batch["weight"]).backward()
+    names = list(layers)
+    flat = torch.cat([(layers[n].weight.grad / 2).abs().flatten() for n in names])
+    for m in layers.values():
+        m.weight.grad = None
+        m.weight.requires_grad_(False)
+    k = round(0.05 * flat.numel())
+    expected = set(torch.topk(flat, k).indices.tolist())
+    chosen = policy.choose(policy.scores(module, batches))
+    offsets = dict(zip(names, torch.tensor([0] + [layers[n].weight.numel() for n in names]).cumsum(0).tolist()))
+    got = {offsets[n] + i for n, idx in chosen.items() for i in idx.tolist()}
+    assert got == expected and sum(len(i) for i in chosen.values()) == k
+
+
+def test_per_layer_shares_sum_to_k_and_zero_salience_gets_nothing():
+    from atlantis.methods.params import Sparse
+
+    scores = {"a": torch.zeros(10, 10), "b": torch.rand(10, 10, generator=torch.Generator().manual_seed(0))}
+    chosen = Sparse(count=20).choose(scores)
+    assert set(chosen) == {"b"} and len(chosen["b"]) == 20  # a layer that does not affect the loss gets none
+    per_layer = Sparse(count=20, per_layer=True).choose({"a": scores["b"], "b": scores["b"] + 1})
+    assert [len(i) for i in per_layer.values()] == [10, 10]
+
+
+def test_sparse_trains_exactly_the_masked_entries():
+    module, dm = sparse_module()
+    batch = dm.collator(dm.features["validation"][:4])
+    module.eval()
+    with torch.no_grad():
+        base = module.example_nll(batch)
+    report = module.params_policy.prepare(module, dm.train_dataloader())
+    with torch.no_grad():
+        torch.testing.assert_close(module.example_nll(batch), base, atol=0, rtol=0)  # v = 0: the base model
+    trainable = {n: p for n, p in module.model.named_parameters() if p.requires_grad}
+    assert all(n.endswith("weight.0.values") for n in trainable)
+    assert sum(p.numel() for p in trainable.values()) == report["trained"]
+    start = {n: m.weight.detach().clone() for n, m in module.params_policy.layers(module.model).items()}
+    trainer = L.Trainer(
+        max_steps=3, logger=False, enable_checkpointing=False, enable_progress_bar=False, limit_val_batches=0
+    )
+    trainer.fit(module, datamodule=dm)
+    state = trainer.optimizers[0].state
+    assert sum(s["exp_avg"].numel() for s in state.values()) == report["trained"]  # optimizer state = k floats
+    layers = module.params_policy.layers(module.model)
+    for name, m in layers.items():
+        changed = (m.weight.detach() != start[name]).flatten().nonzero().flatten()
+        mask = set(report_indices(m).tolist())
+        assert set(changed.tolist()) <= mask, name
+    assert sum(int((m.weight.detach() != start[n]).sum()) for n, m in layers.items()) > 0
+
+
+def report_indices(linear):
+    from torch.nn.utils import parametrize
+
+    if not parametrize.is_parametrized(linear, "weight"):
+        return torch.tensor([], dtype=torch.long)
+    return linear.parametrizations.weight[0].indices
+
+
+def test_value_gradient_is_the_dense_gradient_at_the_mask():
+    from atlantis.methods.params import SparseDelta
+
+    torch.manual_seed(0)
+    weight, x = torch.randn(6, 5), torch.randn(3, 5)
+    indices = torch.tensor([0, 7, 29])
+    delta = SparseDelta(indices)
+    dense = weight.clone().requires_grad_(True)
+    (x @ dense.T).square().sum().backward()
+    (x @ delta(weight).T).square().sum().backward()
+    torch.testing.assert_close(delta.values.grad, dense.grad.flatten()[indices])
+
+
+def test_sparse_checkpoint_holds_only_the_deltas(tmp_path):
+    module, dm = sparse_module()
+    module.params_policy.prepare(module, dm.train_dataloader())
+    trainer = L.Trainer(
+        max_steps=1, logger=False, enable_progress_bar=False, limit_val_batches=0, default_root_dir=tmp_path
+    )
+    trainer.fit(module, datamodule=dm)
+    trainer.save_checkpoint(tmp_path / "m.ckpt")
+    state = torch.load(tmp_path / "m.ckpt")["state_dict"]
+    assert state and all(".parametrizations.weight.0." in k for k in state)
+    merged = module.params_policy.merge(module.model)
+    assert not any("parametrizations" in n for n, _ in merged.named_parameters())
