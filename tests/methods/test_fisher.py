@@ -36,12 +36,14 @@ def test_greedy_logdet_equals_a_direct_slogdet_of_the_chosen_set(refresh_every):
     assert abs(sum(result.gains) - (result.logdet - 6 * np.log(result.lam))) < 1e-8
 
 
-def test_lazy_greedy_picks_what_plain_greedy_picks():
+@pytest.mark.parametrize("batch", [1, 4, 64])
+def test_lazy_greedy_picks_what_plain_greedy_picks(batch):
     blocks = random_blocks(n=60, seed=2)
-    lazy = greedy_logdet(blocks, 25, lazy=True)
+    lazy = greedy_logdet(blocks, 25, lazy=True, batch=batch)
     plain = greedy_logdet(blocks, 25, lazy=False)
     assert lazy.order == plain.order
-    assert lazy.evaluations < plain.evaluations / 3
+    if batch < 8:
+        assert lazy.evaluations < plain.evaluations / 3
 
 
 def test_greedy_beats_random_subsets_of_the_same_size():
