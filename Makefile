@@ -52,8 +52,8 @@ lock-check: | $(UV)  ## fail when uv.lock no longer matches pyproject.toml
 demo: $(STAMP)  ## offline: SFT vs ATLANTIS (paper formula; tempered) at noise 0.2 and 0.5, then the report and plot
 	$(PY) run.py -m experiment=demo noise=0.2,0.5 method=sft,atlantis,atlantis_tempered
 
-# Both cores (pytest-xdist) and a random test order every run (pytest-randomly prints the seed to replay it).
-PYTEST := $(PY) -m pytest -q -n 2
+# Both cores (pytest-xdist; worksteal evens out the long end-to-end tests) and a random test order every run (pytest-randomly prints the seed to replay it).
+PYTEST := $(PY) -m pytest -q -n 2 --dist worksteal
 
 test: $(STAMP)  ## the default test run, ~3 minutes on 2 cores (tests needing ../shared skip without it)
 	$(PYTEST) -m "not slow"
