@@ -34,7 +34,10 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
     different rows, never pooled as if they were seeds of one setting.
     """
     flat = pd.DataFrame([flatten(s) for s in settings]).astype(str)
-    varying = [c for c in flat.columns if c not in SHOWN and flat[c].nunique() > 1]
+    # A setting belongs in the key when it differs between runs of one method (what the preset name implies,
+    # such as its weighting class, is already said by the method column).
+    by_method = flat.groupby(frame["method"].astype(str).to_numpy())
+    varying = [c for c in flat.columns if c not in SHOWN and by_method[c].nunique().max() > 1]
     frame["variant"] = [
         ", ".join(f"{c.removeprefix('method.')}={row[c]}" for c in varying if row[c] != "nan")
         for _, row in flat.iterrows()
