@@ -10,6 +10,7 @@ import logging
 import os
 from collections.abc import Mapping
 
+from atlantis.experiment.config import instantiate
 from atlantis.utils.hub import hub_offline
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,7 @@ def _local_model(name: str | None) -> bool:
 
 def make_reader(dataset: Mapping):
     """The dataset's reader, built from its config's `reader` node (`_target_` and options)."""
-    from hydra.utils import instantiate
-
-    return instantiate(dict(dataset["reader"]), _convert_="all")
+    return instantiate(dataset["reader"])
 
 
 def dataset_is_local(dataset: Mapping) -> bool:
@@ -63,13 +62,18 @@ def planned_fallback(cfg: Mapping) -> dict:
     return dict(plan, model=cfg["model"]["name"]) if model_needs_hub else plan
 
 
+def replacement(part: str, cfg: Mapping) -> str:
+    """The name of what runs in place of `part` ('dataset' or 'model') offline."""
+    return OFFLINE_DATASET["name"] if part == "dataset" else cfg["offline_model"]["name"]
+
+
+def _arrow(ran: str, replaced: str | None) -> str:
+    return f"{ran}{ARROW}{replaced}" if replaced else ran
+
+
 def shown_name(part: str, cfg: Mapping, plan: Mapping) -> str:
     """The name a report shows for `part`: what ran, and what it replaced (`synthetic←semeval`)."""
-    name = cfg[part]["name"]
-    if part not in plan:
-        return name
-    ran = OFFLINE_DATASET["name"] if part == "dataset" else cfg["offline_model"]["name"]
-    return f"{ran}{ARROW}{plan[part]}"
+    return _arrow(replacement(part, cfg), plan[part]) if part in plan else cfg[part]["name"]
 
 
 def apply_fallback(cfg: dict) -> dict:
@@ -79,10 +83,10 @@ def apply_fallback(cfg: dict) -> dict:
         return cfg
     fallback = {}
     if "dataset" in plan:
-        fallback.update(dataset=plan["dataset"], dataset_ran=OFFLINE_DATASET["name"])
+        fallback.update(dataset=plan["dataset"], dataset_ran=replacement("dataset", cfg))
         cfg["dataset"] = dict(OFFLINE_DATASET)
     if "model" in plan:
-        fallback.update(model=plan["model"], model_ran=cfg["offline_model"]["name"])
+        fallback.update(model=plan["model"], model_ran=replacement("model", cfg))
         cfg["model"] = dict(cfg["offline_model"], kind=cfg["model"]["kind"])
         cfg["trainer"] = dict(cfg["trainer"], **(cfg.get("offline_trainer") or {}))
     log.warning(
@@ -95,5 +99,4 @@ def apply_fallback(cfg: dict) -> dict:
 
 def ran_name(cfg: Mapping, part: str) -> str:
     """After `apply_fallback`: the name of what ran for `part`, with what it replaced (`tiny←flan_t5`)."""
-    replaced = (cfg.get("fallback") or {}).get(part)
-    return f"{cfg[part]['name']}{ARROW}{replaced}" if replaced else cfg[part]["name"]
+    return _arrow(cfg[part]["name"], (cfg.get("fallback") or {}).get(part))

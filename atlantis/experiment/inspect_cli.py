@@ -19,8 +19,9 @@ register_resolvers()
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> None:
     from atlantis.data.inspect_tokens import print_examples
+    from atlantis.experiment.config import plain
     from atlantis.experiment.fallback import apply_fallback
-    from atlantis.experiment.pipeline import build_datamodule, plain
+    from atlantis.experiment.pipeline import build_datamodule
     from atlantis.models.loading import load_tokenizer
 
     cfg = apply_fallback(plain(cfg))

@@ -10,13 +10,14 @@ import shutil
 from pathlib import Path
 
 import lightning as L
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.prompts import DEFAULT_TEMPLATE
 from atlantis.data.splits import build_splits
 from atlantis.data.tokenization import target_ids
 from atlantis.eval.outputs import write_confusion, write_predictions
+from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import completed_metrics, job_settings, job_state_dir, mark_completed, reuse_completed
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
@@ -30,16 +31,6 @@ from atlantis.signals.store import Signals
 from atlantis.utils.io import atomic_write_json, atomic_write_jsonl
 
 log = logging.getLogger(__name__)
-
-
-def plain(cfg) -> dict:
-    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-
-
-def instantiate(node: dict):
-    from hydra.utils import instantiate as hydra_instantiate
-
-    return hydra_instantiate(node, _convert_="all")
 
 
 def build_method(cfg: dict) -> Method:

@@ -137,13 +137,18 @@ class Signals:
         return out
 
     # ---- the signals -----------------------------------------------------------------------------
-    def _table(self, kind: str, spec: dict, compute: Callable[[], list], name: str) -> list:
-        spec = {"data": self.data_key, **spec}
-        table = self.cache.get_or_compute_json(kind, spec, lambda: dict(zip(self.ids, compute(), strict=True)), name)
+    def _table(self, kind: str, role: str, options: dict, score: Callable, name: str) -> np.ndarray:
+        """score(model, features, desc) -> per-feature values, for every example under `role`, cached as JSON."""
+        spec = {"data": self.data_key, "role": self.role_key(role), **options}
+
+        def compute() -> dict:
+            return dict(zip(self.ids, self._per_model(role, score), strict=True))
+
+        table = self.cache.get_or_compute_json(kind, spec, compute, name)
         missing = [i for i in self.ids if i not in table]
         if missing:
             raise KeyError(f"cached {name} lacks {len(missing)} training ids, e.g. {missing[:5]}")
-        return [table[i] for i in self.ids]
+        return np.array([table[i] for i in self.ids], dtype=np.float64)
 
     def sequence_logprobs(self, role: str, reduction: str = "sum") -> np.ndarray:
         """[N] log p(y_i|x_i) under `role`: `sum`, `mean` (per token) or `label_set` (renormalised over labels)."""
@@ -152,31 +157,22 @@ class Signals:
             observed = [f["label_index"] for f in self.features]
             return posterior[np.arange(len(observed)), observed]
 
-        def compute() -> list:
-            def score(model, features, desc):
-                values = score_features(
-                    model, self.kind, features, self.pad_token_id, reduction, self.batch_size, desc
-                )
-                return values.tolist()
+        def score(model, features, desc):
+            return score_features(
+                model, self.kind, features, self.pad_token_id, reduction, self.batch_size, desc
+            ).tolist()
 
-            return self._per_model(role, score)
-
-        spec = {"role": self.role_key(role), "reduction": reduction}
-        return np.array(self._table("scores", spec, compute, f"scores/{role}/{reduction}"), dtype=np.float64)
+        return self._table("scores", role, {"reduction": reduction}, score, f"scores/{role}/{reduction}")
 
     def label_set_logprobs(self, role: str) -> np.ndarray:
         """[N, C] sequence log-prob of every candidate label under `role` (crossfit: out of fold)."""
 
-        def compute() -> list:
-            def score(model, features, desc):
-                return score_label_sets(
-                    model, self.kind, features, self.pad_token_id, self.label_token_ids, self.batch_size, desc
-                ).tolist()
+        def score(model, features, desc):
+            return score_label_sets(
+                model, self.kind, features, self.pad_token_id, self.label_token_ids, self.batch_size, desc
+            ).tolist()
 
-            return self._per_model(role, score)
-
-        spec = {"role": self.role_key(role), "labels": self.label_token_ids}
-        return np.array(self._table("label_sets", spec, compute, f"label_sets/{role}"), dtype=np.float64)
+        return self._table("label_sets", role, {"labels": self.label_token_ids}, score, f"label_sets/{role}")
 
     def embeddings(self, role: str = "large", tokens: str = "target") -> list[np.ndarray]:
         """Per example, the LM head's inputs at its supervised positions ([m_i, d] float32)."""
