@@ -84,7 +84,7 @@ class LoRA(FullParams):
     per-architecture default, q and v).
     """
 
-    def __init__(self, r: int = 16, alpha: int = 32, dropout: float = 0.05, target_modules="all-linear"):
+    def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.05, target_modules="all-linear"):
         if r < 1:
             raise ValueError(f"LoRA rank must be >= 1, got {r}")
         self.r, self.alpha, self.dropout, self.target_modules = r, alpha, dropout, target_modules
