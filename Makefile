@@ -13,7 +13,8 @@ endif
 export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
-	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu
+	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
+	bench-params sweep-params-smollm2
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -81,6 +82,9 @@ inspect: $(STAMP)  ## print a few examples token by token with roles (ARGS="mode
 bench: $(STAMP)  ## CPU benchmarks -> benchmarks/results/cpu.json (quiet machine: ~15 minutes)
 	$(PY) -m benchmarks.run_cpu
 
+bench-params: $(STAMP)  ## full / top-8 / LoRA / sparse / HF Trainer step time and memory, SmolLM2 (~10 minutes)
+	$(PY) -m benchmarks.params_step
+
 report: $(STAMP)  ## tables and a plot from a multirun: make report DIR=outputs/multiruns/...
 	@test -n "$(DIR)" || (echo "usage: make report DIR=<multirun folder>"; exit 2)
 	$(PY) -m atlantis.report $(DIR)
@@ -102,6 +106,8 @@ sweep-weight-ablation: $(STAMP)  ## reduction x per-class x clipping x reference
 	$(call SWEEP,weight_ablation)
 sweep-smollm2-cpu: $(STAMP)  ## the CPU study with real SmolLM2 weights (about an hour on 2 cores)
 	$(call SWEEP,smollm2_cpu_study)
+sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real SmolLM2, clean labels (~1 hour)
+	$(call SWEEP,params_smollm2)
 
 clean:  ## remove outputs and caches (keeps .venv/)
 	rm -rf outputs .cache .pytest_cache .ruff_cache

@@ -26,7 +26,7 @@ from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
 from atlantis.models.trainer import make_trainer
 from atlantis.signals.cache import ArtifactCache
-from atlantis.signals.identity import content_digest
+from atlantis.signals.identity import content_digest, model_identity
 from atlantis.signals.store import Signals
 from atlantis.utils.io import atomic_write_json, atomic_write_jsonl
 
@@ -304,7 +304,12 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     best_path = None
     params_report = None
     if method.params.trains:
-        params_report = module.params_policy.prepare(module, datamodule.train_dataloader())
+        params_report = module.params_policy.prepare(
+            module,
+            datamodule.train_dataloader(),
+            cache=ArtifactCache(Path(cfg["paths"]["cache_dir"])),
+            model_key=model_identity(cfg["model"]["large"], cfg["paths"]["cache_dir"]),
+        )
         last = state / "checkpoints" / "last.ckpt"
         resume_from = str(last) if cfg.get("resume", True) and last.is_file() else None
         if resume_from:

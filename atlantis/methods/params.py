@@ -7,6 +7,8 @@ plain HF model with any adapter folded in, for `save_pretrained`.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import logging
 
 import torch
@@ -24,8 +26,11 @@ class FullParams:
             param.requires_grad = True
         return model
 
-    def prepare(self, module, loader) -> dict | None:
-        """Before training, with the training batches (a mask chosen from gradients); a report or None."""
+    def prepare(self, module, loader, cache=None, model_key=None) -> dict | None:
+        """Before training, with the training batches (a mask chosen from gradients); a report or None.
+
+        cache: an ArtifactCache for what `prepare` computes (keyed by `model_key`, the model's identity).
+        """
         return None
 
     def checkpoint_state(self, state_dict: dict) -> dict:
@@ -140,6 +145,50 @@ class SparseDelta(torch.nn.Module):
         return weight.flatten().index_add(0, self.indices, self.values.to(weight.dtype)).view_as(weight)
 
 
+def batches_digest(batches: list[dict]) -> str:
+    """sha256 of the tensors of a list of batches: what a salience pass actually saw."""
+    digest = hashlib.sha256()
+    for batch in batches:
+        for key in sorted(batch):
+            value = batch[key]
+            if torch.is_tensor(value):
+                digest.update(f"{key}{value.dtype}{tuple(value.shape)}".encode())
+                digest.update(value.detach().cpu().contiguous().flatten().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def global_top_k(scores: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+    """Flat indices per layer of the k largest non-negative scores over all layers; ties go to the earlier
+    layer and index. Exact without concatenating the layers (at 7B that copy alone would be 26 GB): the k-th
+    largest value is found by bisection on the float bits (monotone for x >= 0), one counting pass each.
+    """
+
+    def bits(s: torch.Tensor) -> torch.Tensor:
+        return s.detach().float().flatten().view(torch.int32)
+
+    def count_at_least(threshold: int) -> int:
+        return sum(int((bits(s) >= threshold).sum()) for s in scores.values())
+
+    low, high = 0, 0x7F800000  # +inf's bits; count_at_least(low) = all entries >= k
+    while low < high:  # the largest threshold that still keeps k entries: the k-th largest value's bits
+        mid = (low + high + 1) // 2
+        if count_at_least(mid) >= k:
+            low = mid
+        else:
+            high = mid - 1
+    ties_left = k - count_at_least(low + 1)  # entries equal to the k-th value still to take, in order
+    chosen = {}
+    for name, s in scores.items():
+        b = bits(s)
+        above = torch.nonzero(b > low).flatten()
+        equal = torch.nonzero(b == low).flatten()[: max(ties_left, 0)]
+        ties_left -= len(equal)
+        picked = torch.cat([above, equal]).sort().values
+        if len(picked):
+            chosen[name] = picked.cpu()
+    return chosen
+
+
 SALIENCE = ("gradient", "magnitude", "snip", "random")
 
 
@@ -189,7 +238,7 @@ class Sparse(FullParams):
             if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] in names and m is not output
         }
 
-    def scores(self, module, loader) -> dict[str, torch.Tensor]:
+    def scores(self, module, batches: list[dict]) -> dict[str, torch.Tensor]:
         from atlantis.models.forward import example_nll
         from atlantis.models.loss import weighted_batch_loss
 
@@ -204,17 +253,15 @@ class Sparse(FullParams):
             m.weight.grad = None
         was_training = module.model.training
         module.model.eval()  # no dropout: the salience of the weights, not of a dropout draw
-        n = 0
-        for n, batch in enumerate(loader, start=1):
+        for batch in batches:
             nll, _ = example_nll(module.model, module.kind, batch)
             weighted_batch_loss(nll, batch["weight"]).backward()  # the method's own weighted objective
-            if n >= self.score_batches:
-                break
         module.model.train(was_training)
+        n = len(batches)
         out = {}
         for name, m in layers.items():
-            grad = m.weight.grad.float() / max(n, 1)  # the signed mean gradient, then its magnitude
-            out[name] = (grad * m.weight.detach().float()).abs() if self.salience == "snip" else grad.abs()
+            grad = m.weight.grad / max(n, 1)  # the signed mean gradient, then its magnitude (weight's dtype: 7B)
+            out[name] = (grad * m.weight.detach()).abs() if self.salience == "snip" else grad.abs()
             m.weight.grad = None
             m.weight.requires_grad_(False)
         return out
@@ -232,16 +279,7 @@ class Sparse(FullParams):
                 .values
                 for n, s in scores.items()
             }
-        names = list(scores)
-        flat = torch.cat([scores[n].flatten() for n in names])
-        top = torch.topk(flat, k, sorted=False).indices.sort().values
-        bounds = torch.tensor([0] + [scores[n].numel() for n in names]).cumsum(0)
-        chosen = {}
-        for i, n in enumerate(names):
-            picked = top[(top >= bounds[i]) & (top < bounds[i + 1])] - bounds[i]
-            if len(picked):
-                chosen[n] = picked
-        return chosen
+        return global_top_k(scores, k)
 
     def install(self, model, chosen: dict[str, torch.Tensor]):
         from torch.nn.utils import parametrize
@@ -251,13 +289,30 @@ class Sparse(FullParams):
             linear = modules[name]
             if parametrize.is_parametrized(linear, "weight"):
                 continue  # restored already (a reload of the same mask)
-            parametrize.register_parametrization(linear, "weight", SparseDelta(indices, linear.weight.dtype))
+            delta = SparseDelta(indices, linear.weight.dtype).to(linear.weight.device)
+            parametrize.register_parametrization(linear, "weight", delta)
         for param_name, param in model.named_parameters():
             param.requires_grad = param_name.endswith(".parametrizations.weight.0.values")
         return model
 
-    def prepare(self, module, loader) -> dict:
-        chosen = self.choose(self.scores(module, loader))
+    def options(self) -> dict:
+        return {
+            k: getattr(self, k)
+            for k in ("density", "count", "salience", "score_batches", "per_layer", "target_modules", "seed")
+        }
+
+    def prepare(self, module, loader, cache=None, model_key=None) -> dict:
+        batches = list(itertools.islice(loader, self.score_batches))
+        if cache is None or model_key is None:
+            chosen = self.choose(self.scores(module, batches))
+        else:  # like the signals: the same model, batches and options give the same mask, computed once
+            spec = {"model": model_key, "batches": batches_digest(batches), "options": self.options(), "version": 1}
+
+            def build(tmp):
+                torch.save(self.choose(self.scores(module, batches)), tmp / "mask.pt")
+
+            path = cache.get_or_create("sparse_masks", spec, build, "sparse mask")
+            chosen = torch.load(path / "mask.pt", weights_only=True)
         module.model = self.install(module.model, chosen)
         k = sum(len(i) for i in chosen.values())
         total = sum(m.weight.numel() for m in self.layers(module.model).values())

@@ -185,3 +185,39 @@ def test_sparse_checkpoint_holds_only_the_deltas(tmp_path):
     assert state and all(".parametrizations.weight.0." in k for k in state)
     merged = module.params_policy.merge(module.model)
     assert not any("parametrizations" in n for n, _ in merged.named_parameters())
+
+
+def test_sparse_mask_is_cached_by_model_batches_and_options(tmp_path):
+    from atlantis.signals.cache import ArtifactCache
+
+    cache = ArtifactCache(tmp_path)
+    masks = []
+    for policy in (POLICIES["sparse"], POLICIES["sparse"], dict(POLICIES["sparse"], density=0.1)):
+        module, dm = build("causal", params=policy)
+        batches = [dm.collator(dm.features["train"][i : i + 4]) for i in (0, 4)]
+        module.params_policy.prepare(module, batches, cache=cache, model_key={"tiny": "test"})
+        masks.append(module.params_policy.checkpoint_state(module.state_dict()))
+    assert [e["event"] for e in cache.events] == ["computed", "hit", "computed"]
+    assert masks[0].keys() == masks[1].keys()
+    assert all(torch.equal(masks[0][k], masks[1][k]) for k in masks[0] if k.endswith("indices"))
+    # Other batches are another key: the mask follows the data it was scored on.
+    module, dm = build("causal", params=POLICIES["sparse"])
+    other = [dm.collator(dm.features["train"][i : i + 4]) for i in (4, 0)]
+    module.params_policy.prepare(module, other, cache=cache, model_key={"tiny": "test"})
+    assert cache.events[-1]["event"] == "computed"
+
+
+def test_global_top_k_without_concatenation_equals_topk_with_ties():
+    from atlantis.methods.params import global_top_k
+
+    g = torch.Generator().manual_seed(0)
+    for trial in range(30):
+        scores = {f"l{i}": torch.rand(torch.randint(1, 30, (2,), generator=g).tolist(), generator=g) for i in range(4)}
+        if trial % 2:
+            scores["l1"] = (scores["l1"] * 4).round() / 4  # many equal values across the k-th boundary
+        flat = torch.cat([s.flatten() for s in scores.values()])
+        k = int(torch.randint(1, flat.numel(), (1,), generator=g))
+        chosen = global_top_k(scores, k)
+        picked = torch.cat([scores[n].flatten()[i] for n, i in chosen.items()])
+        assert len(picked) == k
+        assert torch.equal(picked.sort(descending=True).values, flat.sort(descending=True).values[:k])

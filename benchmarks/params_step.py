@@ -1,0 +1,247 @@
+"""What trains, side by side: one SFT training step of SmolLM2-135M on the same SemEval batches with
+full / top-8 blocks / LoRA r=8 / sparse 1 % (SPEFT), and the same step in HF `Trainer` (the peer a user
+would pick instead; full and LoRA). Each variant runs in its own process so its peak memory is its own.
+
+    python -m benchmarks.params_step [--steps 10] [--batch-size 8]        (make bench-params)
+
+Per variant: mean step time after warm-up (Lightning `StepTimer` resp. a `TrainerCallback`, both around
+forward + backward + clipping + AdamW step), peak resident memory of the process during training (the
+high-water mark is reset after the model is loaded, so GGUF dequantisation is not counted) and its rise
+over the loaded model, trainable parameters, optimizer-state bytes (the AdamW moments actually held).
+Real SmolLM2-135M-Instruct weights when ATLANTIS_MODELS_DIR has them, else random weights at that shape;
+real SemEval sentences when ATLANTIS_DATA_DIR has them, else the built-in set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import RESULTS, StepTimer, build_shape, merge_results, peak_rss_mb, reset_peak_rss
+
+LR = 4e-4
+VARIANTS = {
+    "full": {"_target_": "atlantis.methods.params.FullParams"},
+    "top-8 blocks": {"_target_": "atlantis.methods.params.TopLayers", "n": 8},
+    "LoRA r=8": {"_target_": "atlantis.methods.params.LoRA", "r": 8, "alpha": 16, "dropout": 0.0},
+    "sparse 1 %": {"_target_": "atlantis.methods.params.Sparse", "density": 0.01, "score_batches": 4},
+}
+PEERS = ("HF Trainer, full", "HF Trainer + peft LoRA r=8")
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_smollm2():
+    """(model, tokenizer, batches' source description): real weights when present, else the shape."""
+    from atlantis.models.loading import load_pretrained, load_tokenizer
+
+    models_dir = Path(os.environ.get("ATLANTIS_MODELS_DIR", "-")) / "smollm2-135m-instruct-gguf"
+    if models_dir.is_dir():
+        cache = os.environ.get("ATLANTIS_CACHE_DIR", ".cache/atlantis")
+        model = load_pretrained("causal", str(models_dir), "SmolLM2-135M-Instruct.Q4_1.gguf", cache)
+        return model.float(), load_tokenizer(str(models_dir)), "real SmolLM2-135M-Instruct (GGUF, dequantised)"
+    return build_shape("smollm2-135m"), load_tokenizer("builtin"), "random weights, SmolLM2-135M shape"
+
+
+def semeval_batches(tokenizer, steps: int, batch_size: int):
+    from atlantis.data.datamodule import RelationDataModule
+    from atlantis.data.semeval import SemEvalReader
+    from atlantis.data.splits import build_splits
+    from atlantis.data.synthetic import SyntheticReader
+
+    data_dir = os.environ.get("ATLANTIS_DATA_DIR")
+    if data_dir and (Path(data_dir) / "semeval2010_task8").is_dir():
+        splits, data = SemEvalReader(directed=False).load(0), "SemEval-2010 Task 8 training sentences"
+    else:
+        splits, data = build_splits(SyntheticReader([steps * batch_size, 10, 10]), seed=0), "built-in examples"
+    splits.train = splits.train[: steps * batch_size]
+    dm = RelationDataModule(splits, tokenizer, "causal", batch_size=batch_size, eval_batch_size=batch_size)
+    dm.setup()
+    features = dm.features["train"]
+    batches = [dm.collator(features[i : i + batch_size]) for i in range(0, len(features), batch_size)]
+    return batches, dm, data
+
+
+def optimizer_state_bytes(optimizer) -> int:
+    return sum(
+        v.numel() * v.element_size() for s in optimizer.state.values() for v in s.values() if torch.is_tensor(v)
+    )
+
+
+def run_atlantis(name: str, model, tokenizer, batches, dm) -> dict:
+    import lightning as L
+
+    from atlantis.data.tokenization import target_ids
+    from atlantis.models.module import RelationLM
+
+    module = RelationLM(
+        model={"name_or_path": "smollm2-135m"},
+        kind="causal",
+        tokenizer="builtin",
+        labels=dm.labels,
+        label_token_ids=[target_ids(tokenizer, dm.builder, label) for label in dm.labels],
+        lr=LR,
+        warmup_ratio=0.1,
+        params=VARIANTS[name],
+        tokenizer_object=tokenizer,
+        model_object=model,
+    )
+    start = time.perf_counter()
+    module.params_policy.prepare(module, batches)  # sparse: the salience pass that picks the mask
+    prepare_s = time.perf_counter() - start
+    loaded_mb = current_rss_mb()
+    reset_peak_rss()
+    timer = StepTimer(skip=2)
+    trainer = L.Trainer(
+        max_steps=len(batches),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+        accelerator="cpu",
+    )
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    return {
+        "step_s": timer.mean(),
+        "peak_rss_mb": peak_rss_mb(),
+        "rise_mb": peak_rss_mb() - loaded_mb,
+        "trainable": sum(p.numel() for p in module.model.parameters() if p.requires_grad),
+        "optimizer_state_bytes": optimizer_state_bytes(trainer.optimizers[0]),
+        "prepare_s": prepare_s,
+    }
+
+
+def run_peer(name: str, model, batches) -> dict:
+    """HF Trainer on the same batches: its model computes the loss (full logits, token-mean cross-entropy)."""
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    if "LoRA" in name:
+        from peft import LoraConfig, get_peft_model
+
+        targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=targets))
+    times = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *args, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, *args, **kwargs):
+            times.append(time.perf_counter() - self.start)
+
+    class SameBatches(Trainer):
+        def get_train_dataloader(self):  # our collated batches, in our order (no re-tokenisation, no shuffle)
+            keep = ("input_ids", "attention_mask", "labels")
+            return torch.utils.data.DataLoader(
+                [{k: b[k] for k in keep} for b in batches], batch_size=None, collate_fn=lambda b: b
+            )
+
+    with tempfile.TemporaryDirectory() as out:
+        args = TrainingArguments(
+            output_dir=out,
+            max_steps=len(batches),
+            learning_rate=LR,
+            warmup_steps=int(0.1 * len(batches)),
+            weight_decay=0.0,
+            max_grad_norm=1.0,
+            per_device_train_batch_size=len(batches[0]["input_ids"]),
+            logging_strategy="no",
+            save_strategy="no",
+            report_to=[],
+            use_cpu=True,
+            disable_tqdm=True,
+            dataloader_num_workers=0,
+        )
+        trainer = SameBatches(model=model, args=args, callbacks=[Timer()])
+        loaded_mb = current_rss_mb()
+        reset_peak_rss()
+        trainer.train()
+        return {
+            "step_s": sum(times[2:]) / len(times[2:]),
+            "peak_rss_mb": peak_rss_mb(),
+            "rise_mb": peak_rss_mb() - loaded_mb,
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "optimizer_state_bytes": optimizer_state_bytes(trainer.optimizer),
+            "prepare_s": 0.0,
+        }
+
+
+def one(name: str, steps: int, batch_size: int) -> dict:
+    torch.manual_seed(0)
+    model, tokenizer, weights = load_smollm2()
+    batches, dm, data = semeval_batches(tokenizer, steps, batch_size)
+    model.train()
+    result = run_peer(name, model, batches) if name in PEERS else run_atlantis(name, model, tokenizer, batches, dm)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches) / len(batches)
+    return dict(result, variant=name, weights=weights, data=data, tokens_per_batch=tokens)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=10, help="training steps per variant (the first 2 untimed)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:  # a child process: one variant, its result as JSON
+        Path(args.out).write_text(json.dumps(one(args.one, args.steps, args.batch_size)))
+        return {}
+    runs = []
+    for name in [*VARIANTS, *PEERS]:
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            command = [sys.executable, "-m", "benchmarks.params_step", "--one", name, "--out", out.name]
+            command += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+            print(f"-- {name}", flush=True)
+            subprocess.run(command, check=True)
+            runs.append(json.loads(Path(out.name).read_text()))
+    by_name = {r["variant"]: r for r in runs}
+    for r in runs:
+        r["step_vs_full"] = r["step_s"] / by_name["full"]["step_s"]
+        r["peak_vs_full"] = r["peak_rss_mb"] / by_name["full"]["peak_rss_mb"]
+    ratios = {
+        "full": by_name["full"]["step_s"] / by_name[PEERS[0]]["step_s"],
+        "LoRA r=8": by_name["LoRA r=8"]["step_s"] / by_name[PEERS[1]]["step_s"],
+    }
+    result = {
+        "what": "one SFT training step per variant, same batches, fp32 CPU; step time after 2 warm-up steps",
+        "steps": args.steps,
+        "batch_size": args.batch_size,
+        "runs": runs,
+        "atlantis_over_peer": ratios,
+    }
+    merge_results(RESULTS / "cpu.json", "params_step", result)
+    print(f"\n{runs[0]['weights']}; {runs[0]['data']}; batch {args.batch_size}, {args.steps} steps, "
+          f"~{runs[0]['tokens_per_batch']:.0f} tokens per batch")  # fmt: skip
+    print("| variant | step s | × full | peak RSS MB | rise MB | × full peak | trainable | optimizer state MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        print(
+            f"| {r['variant']} | {r['step_s']:.3f} | {r['step_vs_full']:.2f} | {r['peak_rss_mb']:.0f} | "
+            f"{r['rise_mb']:.0f} | {r['peak_vs_full']:.2f} | {r['trainable']:,} | "
+            f"{r['optimizer_state_bytes'] / 1e6:.1f} |"
+        )
+    for name, ratio in ratios.items():
+        print(f"atlantis / peer step time, {name}: {ratio:.2f} (goal <= 1.0)")
+    print(f"\nwritten: {RESULTS / 'cpu.json'} (params_step)")
+    return result
+
+
+if __name__ == "__main__":
+    main()
