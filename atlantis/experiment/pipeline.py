@@ -232,6 +232,19 @@ def log_weights_to_wandb(loggers: list, report: dict, plot: Path) -> None:
             logger.log_image(key="weights/histogram", images=[str(plot)])
 
 
+def save_merged_model(module, tokenizer, out: Path) -> Path:
+    """The tested model with its adapters or sparse deltas folded in, as a plain HF directory (atomically)."""
+    model = module.params_policy.merge(module.model) if module.params_policy is not None else module.model
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    log.info("merged model written to %s", out)
+    return out
+
+
 # ---- the job -------------------------------------------------------------------------------------
 def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     """Run one job (data, method, training, test) and write its outputs to `run_dir`; returns the metrics."""
@@ -350,6 +363,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     )
     if params_report is not None:
         metrics["params"] = params_report
+    if cfg.get("save_model") and method.params.trains:
+        metrics["model_dir"] = str(save_merged_model(module, tokenizer, run_dir / "model"))
     if selection.report is not None:
         metrics["selection"] = {k: v for k, v in selection.report.items() if k not in ("ids", "gains", "class_share")}
     if weight_report is not None:

@@ -74,3 +74,31 @@ def test_atlantis_on_a_fisher_subset_normalises_over_the_subset(tmp_path):
     rows = [json.loads(line) for line in (run_dir / "weights.jsonl").read_text().splitlines()]
     assert sorted(r["id"] for r in rows) == sorted(selected)
     assert np.mean([r["weight"] for r in rows]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("params", ["sparse", "lora"])
+def test_saved_merged_model_predicts_what_the_trained_job_did(tmp_path, params):
+    # The merged plain HF directory, tested as a frozen model, gives the trained job's predictions exactly.
+    metrics, run_dir = run_tiny(tmp_path / "train", "method=sft", f"method/params={params}", "save_model=true")
+    saved = run_dir / "model"
+    assert metrics["model_dir"] == str(saved) and (saved / "config.json").is_file()
+    weights = (saved / "model.safetensors").read_bytes()
+    assert b"lora_" not in weights and b"parametrizations" not in weights  # a plain model: nothing to unwrap
+    # The training is in it: against the untrained tiny model, the trained entries (only they) changed.
+    from safetensors.torch import load_file
+
+    from atlantis.models.loading import build_model, load_tokenizer
+
+    cfg = job_config(*TINY)
+    tok = load_tokenizer(cfg["model"]["tokenizer"])
+    base = build_model(cfg["model"]["large"], cfg["model"]["kind"], len(tok), tok.pad_token_id, tok.eos_token_id)
+    base_state, merged = base.state_dict(), load_file(saved / "model.safetensors")
+    changed = sum(int((merged[k] != base_state[k]).sum()) for k in merged)
+    limit = metrics["params"]["trained"] if params == "sparse" else sum(v.numel() for v in merged.values())
+    assert 0 < changed <= limit
+    _, frozen_dir = run_tiny(
+        tmp_path / "frozen", "method=sft", "method/params=frozen", f"model.large.name_or_path={saved}"
+    )
+    trained = [json.loads(line)["predicted"] for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
+    again = [json.loads(line)["predicted"] for line in (frozen_dir / "predictions.jsonl").read_text().splitlines()]
+    assert trained == again
