@@ -260,8 +260,11 @@ class Sparse(FullParams):
         n = len(batches)
         out = {}
         for name, m in layers.items():
-            grad = m.weight.grad / max(n, 1)  # the signed mean gradient, then its magnitude (weight's dtype: 7B)
-            out[name] = (grad * m.weight.detach()).abs() if self.salience == "snip" else grad.abs()
+            # |mean gradient| (or |W * mean gradient|), in place in the gradient's memory: no second 7B-sized copy
+            score = m.weight.grad.div_(max(n, 1))
+            if self.salience == "snip":
+                score.mul_(m.weight.detach())
+            out[name] = score.abs_()
             m.weight.grad = None
             m.weight.requires_grad_(False)
         return out
