@@ -10,6 +10,7 @@ import shutil
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 from omegaconf import DictConfig
 
 from atlantis.data.datamodule import RelationDataModule
@@ -20,6 +21,7 @@ from atlantis.eval.outputs import write_confusion, write_predictions
 from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import completed_metrics, job_settings, job_state_dir, mark_completed, reuse_completed
+from atlantis.methods.confident import detector_report, out_of_fold_probs
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
 from atlantis.methods.method import Method, TrainingData
 from atlantis.models.loading import load_tokenizer
@@ -222,6 +224,24 @@ def write_weight_outputs(cfg: dict, run_dir: Path, data: TrainingData, weight_se
     return report
 
 
+def write_detector_report(run_dir: Path, data: TrainingData, weight_set) -> dict | None:
+    """cleanlab.json: confident learning on the cross-fitted reference against the ATLANTIS weights, both
+    judged on the known corrupted labels; None (nothing written) when no label is corrupted."""
+    noisy = np.array([e.is_noisy for e in data.examples], dtype=bool)
+    if not noisy.any():
+        return None
+    labels = np.array([f["label_index"] for f in data.features])
+    weights = np.array([weight_set.weights[f["id"]] for f in data.features])
+    report = detector_report(labels, out_of_fold_probs(data), noisy, weights=weights)
+    atomic_write_json(run_dir / "cleanlab.json", report)
+    log.info(
+        "noise detectors, AUROC clean vs corrupted: cleanlab %.3f, ATLANTIS weights %.3f",
+        report["cleanlab"]["auroc_clean_vs_noisy"],
+        report["atlantis_weights"]["auroc_clean_vs_noisy"],
+    )
+    return report
+
+
 def log_weights_to_wandb(loggers: list, report: dict, plot: Path) -> None:
     from lightning.pytorch.loggers import WandbLogger
 
@@ -283,6 +303,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     if weight_set is not None:
         datamodule.set_train_weights(weight_set.weights)
         weight_report = write_weight_outputs(cfg, run_dir, data, weight_set, loggers)
+        if cfg.get("compare_cleanlab") and (cfg.get("reference") or {}).get("name") == "crossfit":
+            weight_report["detector"] = write_detector_report(run_dir, data, weight_set)
     for name, values in method.weights.columns(data).items():
         datamodule.set_train_column(name, values)
 
@@ -370,6 +392,10 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     if weight_report is not None:
         keys = ("auroc_clean_vs_noisy", "ess_fraction", "mean_weight_clean", "mean_weight_noisy")
         metrics["weights"] = {k: weight_report[k] for k in keys}
+        if weight_report.get("detector"):
+            metrics["weights"]["cleanlab_auroc_clean_vs_noisy"] = weight_report["detector"]["cleanlab"][
+                "auroc_clean_vs_noisy"
+            ]
         metrics["cache"] = weight_report["cache"]
     atomic_write_json(run_dir / "metrics.json", metrics)
     mark_completed(state, run_dir, metrics)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +79,77 @@ class IwSftWeights(UnitWeights):
     def step_weighting(self):
         return self
 
-    def step_weight(self, nll: torch.Tensor, n_targets: torch.Tensor, batch: dict) -> torch.Tensor:
+    def step_weight(self, nll: torch.Tensor, n_targets: torch.Tensor, batch: dict, epoch: float = 0.0, **_):
         logp_now = -nll * n_targets
         return torch.exp(logp_now - batch["start_logp"].to(logp_now.dtype)).clamp(*self.clip)
+
+
+class SmallLossWeights(UnitWeights):
+    """Small-loss selection (Co-teaching's rule, one model): in every batch only the fraction
+    R(T) = 1 - forget_rate * min(T / T_k, 1) with the smallest sequence loss trains; T in epochs (fractional),
+    T_k = `num_gradual` epochs (default 0.3 x max_epochs: presets run 3-8 epochs, not Co-teaching's 200).
+    The kept examples' loss is averaged over the kept ones (weight B / kept), at least one is kept; an example
+    weight from elsewhere multiplies in, but the choice is made on the unweighted loss.
+    """
+
+    def __init__(self, forget_rate: float = 0.2, num_gradual: float | None = None, exponent: float = 1.0):
+        if not 0 <= forget_rate < 1:
+            raise ValueError(f"forget_rate must be in [0, 1), got {forget_rate}")
+        self.forget_rate, self.num_gradual, self.exponent = forget_rate, num_gradual, exponent
+
+    def step_weighting(self):
+        return self
+
+    def keep_rate(self, epoch: float, max_epochs: int = 10) -> float:
+        gradual = self.num_gradual if self.num_gradual is not None else 0.3 * max_epochs
+        ramp = min(epoch / gradual, 1.0) if gradual > 0 else 1.0
+        return 1.0 - self.forget_rate * ramp**self.exponent
+
+    def step_weight(self, nll, n_targets, batch, epoch: float = 0.0, max_epochs: int = 10, **_) -> torch.Tensor:
+        size = nll.shape[0]
+        keep = max(1, int(self.keep_rate(epoch, max_epochs) * size))
+        sequence_loss = nll * n_targets  # the sum over target tokens, as in Co-teaching's per-sample loss
+        kept = torch.argsort(sequence_loss, stable=True)[:keep]
+        mask = torch.zeros_like(nll)
+        mask[kept] = size / keep
+        return mask
+
+
+class LossTruncationWeights(UnitWeights):
+    """Loss truncation (Kang & Hashimoto, ACL 2020; ddkang/loss_dropper): drop the examples whose sequence
+    loss is above the (1 - drop_rate) percentile of the last `recompute` losses seen; nothing is dropped
+    before `min_count` losses were seen; the cut-off is recomputed every `recompute` losses. Dropped rows
+    count as zeros in the batch mean. min_count = recompute = min(10000, N) by default (N: training set).
+    The loss buffer lives in memory: a resumed run starts it again (no drop for its first min_count losses).
+    """
+
+    def __init__(self, drop_rate: float = 0.2, min_count: int | None = None, recompute: int | None = None):
+        if not 0 <= drop_rate < 1:
+            raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
+        self.drop_rate, self.min_count, self.recompute = drop_rate, min_count, recompute
+        self.seen, self.buffer, self.cutoff = 0, None, None
+
+    def columns(self, data) -> dict[str, dict[str, float]]:
+        n = min(10000, len(data.features))  # the training set is known here, before the first step
+        self.min_count = self.min_count if self.min_count is not None else n
+        self.recompute = self.recompute if self.recompute is not None else n
+        return {}
+
+    def step_weighting(self):
+        return self
+
+    def step_weight(self, nll, n_targets, batch, **_) -> torch.Tensor:
+        if self.min_count is None or self.recompute is None:
+            raise ValueError("loss truncation needs min_count and recompute (columns(data) sets them from N)")
+        sequence_loss = (nll * n_targets).detach().float().cpu()
+        mask = torch.ones_like(nll)
+        if self.cutoff is not None:
+            mask = (sequence_loss < self.cutoff).to(nll.dtype).to(nll.device)
+        if self.buffer is None:
+            self.buffer = deque(maxlen=self.recompute)
+        for value in sequence_loss.tolist():  # the stream of losses, one at a time, as the reference code does
+            self.buffer.append(value)
+            self.seen += 1
+            if self.seen >= self.min_count and self.seen % self.recompute == 0:
+                self.cutoff = float(np.percentile(self.buffer, 100 * (1 - self.drop_rate)))
+        return mask

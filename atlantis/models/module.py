@@ -81,7 +81,8 @@ class RelationLM(L.LightningModule):
         self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes (dropout)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
-        # A weighting whose factor changes every step (iw-SFT): step_weight(nll, n_targets, batch) -> [B].
+        # A weighting whose factor changes every step (iw-SFT, small-loss, loss truncation):
+        # step_weight(nll, n_targets, batch, epoch=float, max_epochs=int) -> [B].
         self.step_weighting = step_weighting
         self.eval_records: dict[str, list[dict]] = {"val": [], "test": []}
         self.val_history: list[dict] = []
@@ -95,7 +96,11 @@ class RelationLM(L.LightningModule):
         nll, n_targets = example_nll(self.model, self.kind, batch)
         weights = batch["weight"]
         if self.step_weighting is not None:
-            weights = weights * self.step_weighting.step_weight(nll.detach(), n_targets, batch)
+            epoch = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)
+            factor = self.step_weighting.step_weight(
+                nll.detach(), n_targets, batch, epoch=epoch, max_epochs=self.trainer.max_epochs
+            )
+            weights = weights * factor
         loss = weighted_batch_loss(nll, weights)
         size = nll.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)

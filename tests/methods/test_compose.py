@@ -102,3 +102,14 @@ def test_saved_merged_model_predicts_what_the_trained_job_did(tmp_path, params):
     trained = [json.loads(line)["predicted"] for line in (run_dir / "predictions.jsonl").read_text().splitlines()]
     again = [json.loads(line)["predicted"] for line in (frozen_dir / "predictions.jsonl").read_text().splitlines()]
     assert trained == again
+
+
+def test_crossfit_atlantis_writes_the_detector_comparison(tmp_path):
+    metrics, run_dir = run_tiny(tmp_path, "method=atlantis_crossfit", "noise=0.4", "reference.folds=2")
+    detector = json.loads((run_dir / "cleanlab.json").read_text())
+    assert detector["n_corrupted"] == sum(
+        1 for line in (run_dir / "weights.jsonl").open() if '"is_noisy": true' in line
+    )
+    cleanlab_auroc = detector["cleanlab"]["auroc_clean_vs_noisy"]
+    assert 0 <= cleanlab_auroc <= 1 and metrics["weights"]["cleanlab_auroc_clean_vs_noisy"] == cleanlab_auroc
+    assert detector["atlantis_weights"]["auroc_clean_vs_noisy"] == metrics["weights"]["auroc_clean_vs_noisy"]
