@@ -9,9 +9,12 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from atlantis.data.demonstrations import Demonstrations
+from atlantis.data.demonstrations import demo_pool as demo_pool_examples
+from atlantis.data.examples import RelationExample
 from atlantis.data.prompts import DEFAULT_TEMPLATE, PromptBuilder
 from atlantis.data.splits import DatasetSplits
-from atlantis.data.tokenization import IGNORE_INDEX, encode_examples
+from atlantis.data.tokenization import IGNORE_INDEX, encode_example, encode_examples
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +116,9 @@ class RelationDataModule(L.LightningDataModule):
         num_workers: int = 0,
         group_by_length: bool = False,
         seed: int = 0,
+        shots: int = 0,
+        demo_pool: str = "noisy_train",
+        demo_selection: str = "stratified",
     ):
         super().__init__()
         if tokenizer.pad_token_id is None:
@@ -133,6 +139,9 @@ class RelationDataModule(L.LightningDataModule):
         self.builder = PromptBuilder(
             kind, splits.labels, tokenizer, prompt_template, list_labels, use_chat_template, entity_markers
         )
+        if shots:  # few-shot prompting: demonstrations precede every prompt (train, validation and test alike)
+            pool = demo_pool_examples(splits.train, splits.validation, demo_pool)
+            self.builder.demonstrations = Demonstrations(pool, splits.labels, shots, demo_selection, seed)
         self.collator = Collator(tokenizer.pad_token_id, kind)
         self.features: dict[str, list[dict]] = {}
         self.stats: dict[str, dict] = {}
@@ -169,6 +178,15 @@ class RelationDataModule(L.LightningDataModule):
                 )
             if not encoded.features:
                 raise ValueError(f"{name}: every example was dropped; raise max_length / max_target_length")
+
+    def content_free_batch(self) -> dict:
+        """A collated batch of one content-free prompt ("N/A" for sentence and entities; contextual calibration)."""
+        label = self.labels[0]  # the target is never scored: only the candidates are
+        example = RelationExample("content-free", "N/A", "N/A", "N/A", label, label)
+        feature = encode_example(example, self.tokenizer, self.builder, self.max_length, self.max_target_length)
+        if feature is None:
+            raise ValueError("the content-free prompt does not fit max_length; raise prompt.max_length")
+        return self.collator([dict(feature, index=0, label_index=0, weight=1.0)])
 
     def examples(self, split: str) -> list:
         """The examples behind the kept features of `split`, in feature order."""

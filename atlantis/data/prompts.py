@@ -39,6 +39,7 @@ class PromptBuilder:
         list_labels: bool = False,
         use_chat_template: bool | None = None,
         entity_markers: str = "auto",
+        demonstrations=None,
     ):
         if kind not in ("seq2seq", "causal"):
             raise ValueError(f"model kind must be 'seq2seq' or 'causal', got {kind!r}")
@@ -54,6 +55,7 @@ class PromptBuilder:
         if entity_markers == "auto":
             entity_markers = "brackets" if tokenizer is not None and _cannot_spell(tokenizer, "<") else "xml"
         self.entity_markers = entity_markers
+        self.demonstrations = demonstrations  # callable(example) -> examples shown before it, or None
 
     def sentence(self, example: RelationExample) -> str:
         """The marked sentence, with <e1> markers rewritten as [E1] for tokenizers that lack '<' (T5)."""
@@ -61,19 +63,32 @@ class PromptBuilder:
             return example.text
         return _BRACKETS.sub(lambda m: f"[{m.group(1).upper()}{m.group(2).upper()}]", example.text)
 
-    def prompt(self, example: RelationExample, sentence: str | None = None) -> str:
-        """The prompt; `sentence` replaces the example's text (used to truncate it)."""
+    def question(self, example: RelationExample, sentence: str | None = None) -> str:
+        """One example's prompt text, without demonstrations or chat formatting."""
         options = f"Options: {', '.join(self.labels)}\n" if self.list_labels else ""
-        text = self.template.format(
+        return self.template.format(
             sentence=self.sentence(example) if sentence is None else sentence,
             head=example.head,
             tail=example.tail,
             options=options,
         )
+
+    def prompt(self, example: RelationExample, sentence: str | None = None) -> str:
+        """The prompt; `sentence` replaces the example's text (used to truncate it). Demonstrations come first:
+        as earlier user/assistant turns with a chat template, else as solved questions separated by a blank line."""
+        demos = self.demonstrations(example) if self.demonstrations is not None else []
+        text = self.question(example, sentence)
         if self.chat:
-            messages = [{"role": "user", "content": text}]
+            messages = []
+            for demo in demos:
+                messages += [
+                    {"role": "user", "content": self.question(demo)},
+                    {"role": "assistant", "content": demo.label},
+                ]
+            messages.append({"role": "user", "content": text})
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return text
+        solved = [self.question(demo) + self.target(demo.label) for demo in demos]
+        return "\n\n".join([*solved, text])
 
     def target(self, label: str) -> str:
         # Without a chat template the label follows "Relation:" and needs its own leading space.

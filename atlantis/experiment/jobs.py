@@ -23,10 +23,24 @@ RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_
 FAILURE_FILE = "failure.json"
 
 
+# Options of a feature that is off cannot change a result: they stay out of job and cache keys, so adding
+# such a feature leaves every earlier job's key (and its finished state and cached signals) valid.
+DEMO_KEYS = ("shots", "demo_pool", "demo_selection")
+
+
+def active_prompt(prompt: dict) -> dict:
+    """The prompt settings that act: the few-shot options only when there are demonstrations."""
+    return {k: v for k, v in prompt.items() if k not in DEMO_KEYS or prompt.get("shots")}
+
+
 def job_settings(cfg: dict) -> dict:
     """Everything that decides a job's result (the resolved config less what only changes how it runs)."""
     kept = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
     kept["trainer"] = {k: v for k, v in cfg["trainer"].items() if k not in RUNTIME_TRAINER_KEYS}
+    if "prompt" in kept:
+        kept["prompt"] = active_prompt(kept["prompt"])
+    if "eval" in kept and kept["eval"].get("calibration", "none") == "none":
+        kept["eval"] = {k: v for k, v in kept["eval"].items() if k != "calibration"}
     return kept
 
 

@@ -20,7 +20,14 @@ from atlantis.data.tokenization import target_ids
 from atlantis.eval.outputs import write_confusion, write_predictions
 from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
-from atlantis.experiment.jobs import completed_metrics, job_settings, job_state_dir, mark_completed, reuse_completed
+from atlantis.experiment.jobs import (
+    active_prompt,
+    completed_metrics,
+    job_settings,
+    job_state_dir,
+    mark_completed,
+    reuse_completed,
+)
 from atlantis.methods.confident import detector_report, out_of_fold_probs
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
 from atlantis.methods.method import Method, TrainingData
@@ -86,7 +93,7 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         "noise_kind": cfg["noise_kind"],
         "seed": cfg["seed"],
         "clean_validation": cfg["clean_validation"],
-        "prompt": cfg["prompt"],
+        "prompt": active_prompt(cfg["prompt"]),
         "tokenizer": tokenizer_identity(cfg["model"]["tokenizer"], cfg["paths"]["cache_dir"]),
         "kind": cfg["model"]["kind"],
     }
@@ -320,6 +327,11 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         dict(cfg["method"]["params"]),
         method.weights.step_weighting(),
     )
+    calibration = cfg["eval"].get("calibration", "none")
+    if calibration not in ("none", "content_free"):
+        raise ValueError(f"eval.calibration must be none or content_free, got {calibration!r}")
+    if calibration == "content_free":
+        module.calibration_batch = datamodule.content_free_batch()
     if train_cfg.get("compile"):
         # In place, so checkpoints keep their plain keys; fuses norms, activations and rotary embeddings.
         module.model.base_model.compile()

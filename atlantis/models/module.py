@@ -85,6 +85,9 @@ class RelationLM(L.LightningModule):
         # step_weight(nll, n_targets, batch, epoch=float, max_epochs=int) -> [B].
         self.step_weighting = step_weighting
         self.eval_records: dict[str, list[dict]] = {"val": [], "test": []}
+        # Contextual calibration at test time: a collated content-free prompt whose label scores are subtracted.
+        self.calibration_batch: dict | None = None
+        self.label_bias: torch.Tensor | None = None
         self.val_history: list[dict] = []
 
     # ---- the weighted step -------------------------------------------------------------------
@@ -115,6 +118,8 @@ class RelationLM(L.LightningModule):
         pad_id, eos_id = self.tokenizer.pad_token_id, self.tokenizer.eos_token_id
         if self.hparams.decoder == "label_scoring":
             scores = score_candidates(self.model, self.kind, batch, self.label_token_ids, pad_id)
+            if self.label_bias is not None:  # contextual calibration: the scores a content-free input gets
+                scores = scores - self.label_bias.to(scores.device, scores.dtype)
             best = scores.argmax(dim=1).tolist()
             return best, [self.labels[i] for i in best]
         out = generate_ids(self.model, self.kind, batch, self.hparams.max_new_tokens, pad_id, eos_id)
@@ -138,6 +143,15 @@ class RelationLM(L.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self.eval_records["test"] = []
+        self.label_bias = self.content_free_scores()
+
+    @torch.no_grad()
+    def content_free_scores(self) -> torch.Tensor | None:
+        """[C] label scores of the content-free prompt (Zhao et al., 2021), under the weights being tested."""
+        if self.calibration_batch is None or self.hparams.decoder != "label_scoring":
+            return None
+        batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in self.calibration_batch.items()}
+        return score_candidates(self.model, self.kind, batch, self.label_token_ids, self.tokenizer.pad_token_id)[0]
 
     def _log_report(self, stage: str) -> dict:
         records = self.eval_records[stage]

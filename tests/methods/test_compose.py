@@ -113,3 +113,29 @@ def test_crossfit_atlantis_writes_the_detector_comparison(tmp_path):
     cleanlab_auroc = detector["cleanlab"]["auroc_clean_vs_noisy"]
     assert 0 <= cleanlab_auroc <= 1 and metrics["weights"]["cleanlab_auroc_clean_vs_noisy"] == cleanlab_auroc
     assert detector["atlantis_weights"]["auroc_clean_vs_noisy"] == metrics["weights"]["auroc_clean_vs_noisy"]
+
+
+def test_calibrated_few_shot_prompting_never_trains(tmp_path, monkeypatch):
+    import lightning as L
+
+    fits = []
+    monkeypatch.setattr(L.Trainer, "fit", lambda *args, **kwargs: fits.append(args))
+    overrides = ["method=zero_shot", "prompt.shots=1", "eval.calibration=content_free", "prompt.max_length=1024"]
+    metrics, _ = run_tiny(tmp_path, *overrides)
+    assert fits == [] and metrics["test/checkpoint"] is None
+    assert metrics["settings"]["prompt"]["shots"] == 1 and metrics["settings"]["eval"]["calibration"] == "content_free"
+
+
+def test_calibration_by_a_constant_prior_changes_nothing():
+    import torch
+
+    from tests.models.test_module import build
+
+    module, dm = build("causal")
+    batch = dm.collator(dm.features["validation"][:8])
+    module.eval()
+    plain, _ = module.predict_labels(batch)
+    module.label_bias = torch.full((len(dm.labels),), -3.7)
+    assert module.predict_labels(batch)[0] == plain
+    module.calibration_batch = dm.content_free_batch()
+    assert module.content_free_scores().shape == (len(dm.labels),)
