@@ -167,6 +167,7 @@ class RelationDataModule(L.LightningDataModule):
                 "n_kept": len(encoded.features),
                 "n_dropped": encoded.n_dropped,
                 "n_truncated": encoded.n_truncated,
+                "n_noisy": sum(e.is_noisy for e in examples),  # the realised label noise
             }
             if encoded.n_dropped:
                 log.warning(
@@ -179,14 +180,17 @@ class RelationDataModule(L.LightningDataModule):
             if not encoded.features:
                 raise ValueError(f"{name}: every example was dropped; raise max_length / max_target_length")
 
-    def content_free_batch(self) -> dict:
-        """A collated batch of one content-free prompt ("N/A" for sentence and entities; contextual calibration)."""
+    def content_free_feature(self) -> dict:
+        """The content-free prompt ("N/A" for sentence and entities; contextual calibration), encoded."""
         label = self.labels[0]  # the target is never scored: only the candidates are
         example = RelationExample("content-free", "N/A", "N/A", "N/A", label, label)
         feature = encode_example(example, self.tokenizer, self.builder, self.max_length, self.max_target_length)
         if feature is None:
             raise ValueError("the content-free prompt does not fit max_length; raise prompt.max_length")
-        return self.collator([dict(feature, index=0, label_index=0, weight=1.0)])
+        return dict(feature, index=0, label_index=0, weight=1.0)
+
+    def content_free_batch(self) -> dict:
+        return self.collator([self.content_free_feature()])
 
     def examples(self, split: str) -> list:
         """The examples behind the kept features of `split`, in feature order."""

@@ -11,7 +11,7 @@ import numpy as np
 from atlantis.data.examples import DatasetFormatError, RelationExample
 from atlantis.data.semeval import reverse_direction
 
-NOISE_KINDS = ("uniform", "confusable", "llm_like", "file")
+NOISE_KINDS = ("uniform", "confusable", "llm_like", "file", "labeller")
 
 
 def check_rate(rate: float) -> float:
@@ -65,6 +65,9 @@ def inject_noise(
     attractors: Sequence[str] = (),
     attractor_mass: float = 0.8,
     predictions_file: str | Path | None = None,
+    weak_file: str | Path | None = None,
+    natural: bool = False,
+    fill: str | None = None,
 ) -> list[RelationExample]:
     """Corrupt exactly round(rate * N) labels (chosen with `seed`); the clean label is kept on each example.
 
@@ -76,6 +79,12 @@ def inject_noise(
             raise ValueError("noise_kind=file needs noise_kind.predictions_file (a JSONL or TSV of id, label)")
         weak = read_weak_labels(predictions_file, labels)
         return [example.with_label(weak.get(example.id, example.label)) for example in examples]
+    if kind == "labeller":
+        if weak_file is None:
+            raise ValueError(
+                "noise_kind=labeller needs noise_kind.weak_file (weak.jsonl from atlantis.experiment.labeller)"
+            )
+        return labeller_noise(examples, read_weak_file(weak_file, labels), rate, seed, natural, fill)
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
     for attractor in attractors:
@@ -95,6 +104,63 @@ def inject_noise(
             example = example.with_label(new)
         noisy.append(example)
     return noisy
+
+
+def read_weak_file(path: str | Path, labels: Sequence[str]) -> dict[str, dict]:
+    """{id: {"label", "probs"}} from a labeller's weak.jsonl; every line must name a known label."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"labeller file not found: {path} (make it with python -m atlantis.experiment.labeller)"
+        )
+    weak = {}
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DatasetFormatError(f"{path}:{line_no}: malformed JSON ({err.msg})") from err
+            if not isinstance(record, dict) or record.get("label") not in labels or "id" not in record:
+                raise DatasetFormatError(
+                    f'{path}:{line_no}: expected {{"id", "label" (one of {list(labels)}), "probs"}}, got {line[:200]!r}'
+                )
+            weak[str(record["id"])] = {"label": record["label"], "probs": record.get("probs") or {}}
+    return weak
+
+
+def labeller_noise(
+    examples: Sequence[RelationExample], weak: dict[str, dict], rate: float, seed: int, natural: bool, fill: str | None
+) -> list[RelationExample]:
+    """The labeller's own errors as label noise: round(rate * N) of the examples it got wrong, drawn with `seed`,
+    take its answer (its confusion structure kept); the rest keep gold. natural: every error (its natural rate).
+    A rate above the natural one is an error unless fill=second_best tops up with the labeller's best wrong
+    answer on examples it got right (synthetic noise; say so)."""
+    missing = [e.id for e in examples if e.id not in weak]
+    if missing:
+        raise KeyError(f"the labeller file lacks {len(missing)} of {len(examples)} examples, e.g. {missing[:5]}")
+    wrong = [i for i, e in enumerate(examples) if weak[e.id]["label"] != e.clean_label]
+    n = len(wrong) if natural else round(rate * len(examples))
+    rng = np.random.default_rng(seed)
+    chosen = {
+        wrong[i]: weak[examples[wrong[i]].id]["label"] for i in rng.permutation(len(wrong))[: min(n, len(wrong))]
+    }
+    if n > len(wrong):
+        natural_rate = len(wrong) / len(examples)
+        if fill != "second_best":
+            raise ValueError(
+                f"noise rate {rate} is above the labeller's natural error rate {natural_rate:.3f} on these "
+                f"{len(examples)} examples; lower it, use noise_kind.natural=true, or top up with noise_kind.fill=second_best"
+            )
+        right = [i for i in range(len(examples)) if i not in set(wrong)]
+        for i in rng.permutation(len(right))[: n - len(wrong)]:
+            example = examples[right[i]]
+            probs = {k: v for k, v in weak[example.id]["probs"].items() if k != example.clean_label}
+            if not probs:
+                raise ValueError(f"fill=second_best needs the labeller's probabilities; {example.id} has none")
+            chosen[right[i]] = max(probs, key=probs.get)
+    return [e.with_label(chosen[i]) if i in chosen else e for i, e in enumerate(examples)]
 
 
 def read_weak_labels(path: str | Path, labels: Sequence[str]) -> dict[str, str]:

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 # Settings that do not change a job's result, so they do not enter its key.
 RUNTIME_KEYS = (
     "hydra", "paths", "logger", "launcher", "run_name", "resume", "offline_model", "model_tiny_sizes",
-    "save_model", "compare_cleanlab",  # extra outputs, same result
+    "save_model", "compare_cleanlab", "labeller",  # extra outputs or other commands, same result
 )  # fmt: skip
 RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_size")
 FAILURE_FILE = "failure.json"

@@ -1,0 +1,148 @@
+"""A language model as a weak labeller: label a dataset's training (and validation) sentences by closed-label
+scoring, prompted as the job's `prompt` and `eval.calibration` say, and measure its errors against gold.
+
+    python -m atlantis.experiment.labeller experiment=smollm2_semeval_subset prompt.shots=1 \\
+        labeller.out=docs/labeller_smollm2
+
+writes `weak.jsonl` (id, label, per-label probabilities) and `weak_summary.json` (natural error rate,
+confusion matrix, share of the top class) to `labeller.out`, through the artifact cache (a rerun with the same
+model, data and prompt reads them back). Train on them with `noise_kind=labeller noise_kind.weak_file=...`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import hydra
+import numpy as np
+from omegaconf import DictConfig
+
+from atlantis.experiment.resolvers import register_resolvers
+
+register_resolvers()
+log = logging.getLogger(__name__)
+
+
+def label_summary(gold: list[str], predicted: list[str], labels: list[str]) -> dict:
+    """The labeller against gold: natural error rate, confusion matrix (rows gold), where its answers go."""
+    index = {label: i for i, label in enumerate(labels)}
+    confusion = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for g, p in zip(gold, predicted, strict=True):
+        confusion[index[g], index[p]] += 1
+    answers = confusion.sum(axis=0)
+    top = int(answers.argmax())
+    return {
+        "n": len(gold),
+        "natural_error_rate": float(1 - np.trace(confusion) / max(len(gold), 1)),
+        "top_class": labels[top],
+        "top_class_share": float(answers[top] / max(len(gold), 1)),
+        "answer_share": {label: float(answers[i] / max(len(gold), 1)) for i, label in enumerate(labels)},
+        "labels": labels,
+        "confusion_matrix": confusion.tolist(),
+    }
+
+
+def label_dataset(cfg: dict, out_dir: Path) -> None:
+    """Write weak.jsonl and weak_summary.json for the train and validation splits of cfg's dataset."""
+    from atlantis.data.datamodule import RelationDataModule
+    from atlantis.data.prompts import DEFAULT_TEMPLATE
+    from atlantis.data.tokenization import target_ids
+    from atlantis.experiment.fallback import make_reader
+    from atlantis.models.loading import build_model, load_tokenizer
+    from atlantis.signals.scoring import label_set_posterior, score_label_sets
+
+    splits = make_reader(cfg["dataset"]).load(cfg["seed"]).check_not_empty()
+    splits.test = splits.test[:1]  # not labelled; the datamodule wants three splits
+    prompt = dict(cfg["prompt"])
+    template = prompt.pop("template", None) or DEFAULT_TEMPLATE
+    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
+    dm = RelationDataModule(
+        splits, tokenizer, cfg["model"]["kind"], seed=cfg["seed"], prompt_template=template, **prompt
+    )
+    dm.setup()
+    label_ids = [target_ids(tokenizer, dm.builder, label) for label in dm.labels]
+    model = build_model(
+        cfg["model"]["large"],
+        cfg["model"]["kind"],
+        len(tokenizer),
+        tokenizer.pad_token_id,
+        tokenizer.eos_token_id,
+        cfg["paths"]["cache_dir"],
+    )
+    features = dm.features["train"] + dm.features["validation"]
+    batch_size = cfg["trainer"].get("eval_batch_size") or 16
+    scores = score_label_sets(model, cfg["model"]["kind"], features, tokenizer.pad_token_id, label_ids, batch_size)
+    if cfg["eval"].get("calibration", "none") == "content_free":
+        content_free = score_label_sets(
+            model, cfg["model"]["kind"], [dm.content_free_feature()], tokenizer.pad_token_id, label_ids, 1
+        )
+        scores = scores - content_free
+    probs = np.exp(label_set_posterior(scores))
+    examples = {e.id: e for e in splits.train + splits.validation}
+    rows, gold, predicted = [], [], []
+    for feature, p in zip(features, probs, strict=True):
+        label = dm.labels[int(p.argmax())]
+        rows.append({"id": feature["id"], "label": label, "probs": dict(zip(dm.labels, p.round(6).tolist()))})
+        gold.append(examples[feature["id"]].clean_label)
+        predicted.append(label)
+    with open(out_dir / "weak.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+    summary = label_summary(gold, predicted, dm.labels)
+    summary.update(dropped=sum(s["n_dropped"] for k, s in dm.stats.items() if k != "test"), setting=labeller_spec(cfg))
+    (out_dir / "weak_summary.json").write_text(json.dumps(summary, indent=1))
+
+
+def labeller_spec(cfg: dict) -> dict:
+    """What decides the labels: model, tokenizer, data, prompt, calibration, seed (the cache key)."""
+    from atlantis.experiment.jobs import active_prompt
+    from atlantis.experiment.pipeline import tokenizer_identity
+    from atlantis.signals.identity import model_identity
+
+    cache = cfg["paths"]["cache_dir"]
+    return {
+        "model": model_identity(cfg["model"]["large"], cache),
+        "tokenizer": tokenizer_identity(cfg["model"]["tokenizer"], cache),
+        "kind": cfg["model"]["kind"],
+        "dataset": cfg["dataset"]["reader"],
+        "prompt": active_prompt(cfg["prompt"]),
+        "calibration": cfg["eval"].get("calibration", "none"),
+        "seed": cfg["seed"],
+    }
+
+
+def run_labeller(cfg: dict) -> Path:
+    """The labelled files (cached), copied to labeller.out; returns the folder they are in."""
+    from atlantis.experiment.config import plain
+    from atlantis.signals.cache import ArtifactCache
+
+    cfg = plain(cfg)
+    cache = ArtifactCache(Path(cfg["paths"]["cache_dir"]))
+    entry = cache.get_or_create("weak_labels", labeller_spec(cfg), lambda tmp: label_dataset(cfg, tmp), "weak labels")
+    out = Path((cfg.get("labeller") or {}).get("out") or entry)
+    if out != entry:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("weak.jsonl", "weak_summary.json"):
+            shutil.copyfile(entry / name, out / name)
+    summary = json.loads((out / "weak_summary.json").read_text())
+    print(
+        f"labelled {summary['n']} sentences: natural error rate {summary['natural_error_rate']:.3f}, "
+        f"{summary['top_class_share']:.1%} of the answers on {summary['top_class']}\n"
+        f"train on them: noise_kind=labeller noise_kind.weak_file={(out / 'weak.jsonl').resolve()}"
+    )
+    return out
+
+
+@hydra.main(version_base="1.3", config_path="../../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    from atlantis.experiment.console import quiet_libraries
+
+    quiet_libraries()
+    run_labeller(cfg)
+
+
+if __name__ == "__main__":
+    main()
