@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2
+	bench-params sweep-params-smollm2 sweep-baselines
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -106,6 +106,8 @@ sweep-weight-ablation: $(STAMP)  ## reduction x per-class x clipping x reference
 	$(call SWEEP,weight_ablation)
 sweep-smollm2-cpu: $(STAMP)  ## the CPU study with real SmolLM2 weights (about an hour on 2 cores)
 	$(call SWEEP,smollm2_cpu_study)
+sweep-baselines: $(STAMP)  ## prompting, cleanlab, small-loss, loss truncation vs SFT and ATLANTIS, real SmolLM2
+	$(call SWEEP,baselines)
 sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real SmolLM2, clean labels (~1 hour)
 	$(call SWEEP,params_smollm2)
 

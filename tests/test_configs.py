@@ -57,3 +57,14 @@ def test_sweep_files_compose_and_expand(name):
     assert n_jobs >= 4, f"{name}: a sweep of {n_jobs} jobs"
     if name != "smollm2_cpu_study":
         assert "seed" in params, f"{name} sweeps no seeds"
+
+
+@pytest.mark.parametrize("baseline", sorted(p.stem for p in (REPO / "conf" / "baseline").glob("*.yaml")))
+def test_every_baseline_recipe_composes_to_its_method(baseline):
+    from tests.conftest import job_config
+
+    cfg = job_config("experiment=demo", f"+baseline={baseline}")
+    assert cfg["method"]["name"] == ("atlantis" if baseline == "atlantis_crossfit" else baseline)
+    frozen = cfg["method"]["params"]["_target_"].endswith("Frozen")
+    assert frozen == (baseline in ("zero_shot", "few_shot"))
+    assert (cfg["prompt"]["shots"] > 0) == (baseline == "few_shot")
