@@ -63,6 +63,11 @@ def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
             score=metrics.get(metric),
             invalid_rate=metrics.get("test/invalid_rate"),
             auroc=weights.get("auroc_clean_vs_noisy"),
+            # confident learning on the same out-of-fold probabilities: beside the weights, or as the selector
+            cleanlab_auroc=weights.get("cleanlab_auroc_clean_vs_noisy")
+            or ((metrics.get("selection") or {}).get("detector") or {})
+            .get("cleanlab", {})
+            .get("auroc_clean_vs_noisy"),
             ess_fraction=weights.get("ess_fraction"),
             w_clean=weights.get("mean_weight_clean"),
             w_noisy=weights.get("mean_weight_noisy"),
@@ -98,6 +103,7 @@ def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
             "mean": scores.mean(),
             "std": scores.std(ddof=1) if len(scores) > 1 else 0.0,
             "auroc": group["auroc"].mean(),
+            "cleanlab_auroc": group["cleanlab_auroc"].mean(),
             "ess_fraction": group["ess_fraction"].mean(),
             "w_clean": group["w_clean"].mean(),
             "w_noisy": group["w_noisy"].mean(),
@@ -134,6 +140,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         metric,
         f"- {baseline} [95% CI]",
         "AUROC",
+        "cleanlab AUROC",
         "ESS/N",
         "mean w clean / noisy",
     ]
@@ -148,11 +155,13 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
             diff_text = f"{diff:+.4f} [{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
         auroc = "" if pd.isna(r["auroc"]) else f"{r['auroc']:.3f}"
         ess = "" if pd.isna(r["ess_fraction"]) else f"{r['ess_fraction']:.3f}"
+        cleanlab = "" if pd.isna(r["cleanlab_auroc"]) else f"{r['cleanlab_auroc']:.3f}"
         w_clean = "" if pd.isna(r["w_clean"]) else f"{r['w_clean']:.3f}"
         w_noisy = "" if pd.isna(r["w_noisy"]) else f" / {r['w_noisy']:.3f}"
         lines.append(
             f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {r['method']} | {r['variant'] or '-'} | {r['reference']} | "
-            f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {ess} | {w_clean}{w_noisy} |"
+            f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {cleanlab} | {ess} | "
+            f"{w_clean}{w_noisy} |"
         )
     return "\n".join(lines) + "\n" + collapse_notes(summary)
 
