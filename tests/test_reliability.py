@@ -71,3 +71,29 @@ def test_killed_training_resumes_and_a_finished_job_is_skipped(tmp_path):
     skipped = json.loads((sorted((tmp_path / "out" / "runs").glob("*/*"))[-1] / "metrics.json").read_text())
     assert skipped["skipped"]["reason"] == "completed earlier"
     assert skipped["test/f1_official"] == metrics["test/f1_official"]
+
+
+def test_a_skipped_job_loses_nothing_when_the_first_folder_is_deleted(tmp_path):
+    # As a user would: run, delete the first run's folder, run again: the skipped job's folder is complete.
+    import shutil
+
+    from atlantis.experiment.pipeline import run_job
+    from tests.conftest import job_config
+    from tests.methods.test_compose import TINY
+
+    cfg = job_config(
+        *TINY, "method=atlantis", "noise=0.3", f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'c'}"
+    )
+    metrics = run_job(cfg, tmp_path / "first")
+    written = sorted(p.name for p in (tmp_path / "first").iterdir() if not p.is_symlink() and p.name != "run.log")
+    shutil.rmtree(tmp_path / "first")
+    again = run_job(cfg, tmp_path / "second")
+    assert again["skipped"]["reason"] == "completed earlier"
+    assert sorted(p.name for p in (tmp_path / "second").iterdir()) == written
+    assert {"predictions.jsonl", "weights.jsonl", "weights.png", "confusion_matrix.csv"} <= set(written)
+    # When even the state's copy is gone, the job runs again instead of leaving metrics only.
+    shutil.rmtree(tmp_path / "second")
+    shutil.rmtree(next((tmp_path / "state").iterdir()) / "artifacts")
+    third = run_job(cfg, tmp_path / "third")
+    assert "skipped" not in third and (tmp_path / "third" / "predictions.jsonl").is_file()
+    assert third["test/f1_official"] == metrics["test/f1_official"]

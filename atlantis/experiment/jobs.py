@@ -65,13 +65,38 @@ def completed_metrics(state: Path) -> dict | None:
         return None
 
 
-def reuse_completed(state: Path, run_dir: Path, metrics: dict) -> dict:
-    """Fill `run_dir` with a completed job's outputs instead of running it again."""
+ARTIFACTS = "artifacts"  # in a job's state: a copy of every output file, so a skipped job's folder is whole
+
+
+def artifact_source(state: Path) -> Path | None:
+    """Where a completed job's output files are: its state's copy, else (older states) its first run folder."""
+    if (state / ARTIFACTS).is_dir():
+        return state / ARTIFACTS
     source = Path((state / "run_dir.txt").read_text().strip()) if (state / "run_dir.txt").is_file() else None
-    if source is not None and source.is_dir() and source.resolve() != run_dir.resolve():
-        for path in source.iterdir():
-            if path.is_file() and path.name not in (FAILURE_FILE, "run.log"):
-                shutil.copy2(path, run_dir / path.name)
+    return source if source is not None and (source / "metrics.json").is_file() else None
+
+
+def copy_outputs(source: Path, target: Path) -> None:
+    """Every file and folder a job wrote, but not its log, failure record or links (checkpoints)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.iterdir():
+        if path.is_symlink() or path.name in (FAILURE_FILE, "run.log", ".hydra", ARTIFACTS):
+            continue
+        if path.is_file():
+            shutil.copy2(path, target / path.name)
+        elif path.is_dir():
+            shutil.copytree(path, target / path.name, dirs_exist_ok=True)
+
+
+def reuse_completed(state: Path, run_dir: Path, metrics: dict) -> dict | None:
+    """Fill `run_dir` with a completed job's outputs instead of running it again; None when they are gone
+    (the job then runs again rather than leave a folder with metrics only)."""
+    source = artifact_source(state)
+    if source is None:
+        log.warning("job %s completed earlier but its output files are gone; running it again", state.name)
+        return None
+    if source.resolve() != run_dir.resolve():
+        copy_outputs(source, run_dir)
     metrics = dict(metrics, skipped={"reason": "completed earlier", "state": str(state), "from": str(source)})
     atomic_write_json(run_dir / "metrics.json", metrics)
     log.info("skipping: this job completed earlier (%s); set resume=false to run it again", source)
@@ -81,7 +106,12 @@ def reuse_completed(state: Path, run_dir: Path, metrics: dict) -> dict:
 def mark_completed(state: Path, run_dir: Path, metrics: dict) -> None:
     state.mkdir(parents=True, exist_ok=True)  # a job that does not train wrote no checkpoint there
     (state / "run_dir.txt").write_text(str(run_dir.resolve()))
-    atomic_write_json(state / "metrics.json", metrics)
+    tmp = state / f".{ARTIFACTS}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    copy_outputs(run_dir, tmp)
+    shutil.rmtree(state / ARTIFACTS, ignore_errors=True)
+    tmp.rename(state / ARTIFACTS)
+    atomic_write_json(state / "metrics.json", metrics)  # last: a job is complete once its metrics are here
 
 
 def record_failure(run_dir: Path, err: BaseException) -> None:

@@ -280,7 +280,9 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     state = job_state_dir(cfg)
     if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
-        return reuse_completed(state, run_dir, done)
+        reused = reuse_completed(state, run_dir, done)
+        if reused is not None:
+            return reused
     if not cfg.get("resume", True):
         shutil.rmtree(state, ignore_errors=True)  # a fresh start: no old checkpoints or metrics
     L.seed_everything(cfg["seed"], workers=True)
