@@ -19,7 +19,7 @@ def test_label_summary_counts_errors_and_the_top_class():
 
 
 def test_labeller_writes_weak_labels_once_and_a_job_trains_on_them(tmp_path):
-    cfg = job_config(*TINY_DATA, f"paths.cache_dir={tmp_path / 'cache'}", f"labeller.out={tmp_path / 'weak'}")
+    cfg = job_config(*TINY_DATA, f"paths.cache_dir={tmp_path / 'cache'}", f"labeller.out={tmp_path / 'weak'}", "labeller.chunk=10")
     out = run_labeller(cfg)
     rows = [json.loads(line) for line in (out / "weak.jsonl").read_text().splitlines()]
     summary = json.loads((out / "weak_summary.json").read_text())
@@ -27,6 +27,7 @@ def test_labeller_writes_weak_labels_once_and_a_job_trains_on_them(tmp_path):
     for row in rows:
         assert abs(sum(row["probs"].values()) - 1) < 1e-4 and row["label"] == max(row["probs"], key=row["probs"].get)
     first = (out / "weak.jsonl").read_bytes()
+    assert len(list((tmp_path / "cache" / "weak_label_chunks").iterdir())) == 4  # 32 sentences, resumable pieces
     run_labeller(cfg)  # the second run reads the cache: same file
     assert (out / "weak.jsonl").read_bytes() == first
     weak_file = out / "weak.jsonl"
