@@ -46,6 +46,11 @@ def _data_dir(subdir: str, what: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ade_dir() -> Path:
+    return _data_dir("ade", "ADE")
+
+
+@pytest.fixture(scope="session")
 def semeval_dir() -> Path:
     return _data_dir("semeval2010_task8", "SemEval")
 

@@ -19,7 +19,9 @@ def test_label_summary_counts_errors_and_the_top_class():
 
 
 def test_labeller_writes_weak_labels_once_and_a_job_trains_on_them(tmp_path):
-    cfg = job_config(*TINY_DATA, f"paths.cache_dir={tmp_path / 'cache'}", f"labeller.out={tmp_path / 'weak'}", "labeller.chunk=10")
+    cfg = job_config(
+        *TINY_DATA, f"paths.cache_dir={tmp_path / 'cache'}", f"labeller.out={tmp_path / 'weak'}", "labeller.chunk=10"
+    )
     out = run_labeller(cfg)
     rows = [json.loads(line) for line in (out / "weak.jsonl").read_text().splitlines()]
     summary = json.loads((out / "weak_summary.json").read_text())

@@ -22,14 +22,15 @@ def label_inventory(include_no_relation: bool) -> list[str]:
 def mark_entities(tokens: list[str], head: dict, tail: dict) -> str:
     """Join tokens with <e1>..</e1> around the head span and <e2>..</e2> around the tail span."""
     out = []
+    spans = (("e1", head), ("e2", tail))
     for i, token in enumerate(tokens):
-        for tag, span in (("e1", head), ("e2", tail)):
-            if i == span["start"]:
-                out.append(f"<{tag}>")
+        # Nested spans (ADE) stay well nested: of two spans opening here the longer opens first, of two
+        # closing here the one that opened later closes first.
+        opening = sorted((s for s in spans if s[1]["start"] == i), key=lambda s: -s[1]["end"])
+        out += [f"<{tag}>" for tag, _ in opening]
         out.append(token)
-        for tag, span in (("e2", tail), ("e1", head)):
-            if i == span["end"] - 1:
-                out.append(f"</{tag}>")
+        closing = sorted((s for s in spans if s[1]["end"] - 1 == i), key=lambda s: (-s[1]["start"], s[0] == "e1"))
+        out += [f"</{tag}>" for tag, _ in closing]
     return (
         " ".join(out)
         .replace("<e1> ", "<e1>")
@@ -40,9 +41,18 @@ def mark_entities(tokens: list[str], head: dict, tail: dict) -> str:
 
 
 def sentence_to_examples(
-    sentence: dict, split: str, index: int, where: str, include_no_relation: bool
+    sentence: dict,
+    split: str,
+    index: int,
+    where: str,
+    include_no_relation: bool,
+    relations: tuple[str, ...] = RELATIONS,
+    sentence_id: str | None = None,
 ) -> list[RelationExample]:
-    """All instances of one SpERT sentence; `where` names the file and record for errors."""
+    """All instances of one SpERT sentence; `where` names the file and record for errors.
+
+    relations: the dataset's relation types (CoNLL04's by default); sentence_id: the id prefix of its
+    instances (default `split-index`; ADE uses its fold-independent `orig_id`)."""
     for key in ("tokens", "entities", "relations"):
         if key not in sentence:
             raise DatasetFormatError(f"{where}: missing key {key!r}; expected tokens, entities, relations")
@@ -55,7 +65,7 @@ def sentence_to_examples(
             raise DatasetFormatError(
                 f"{where}: entity {e} has span [{start}, {end}); expected 0 <= start < end <= {len(tokens)}"
             )
-    labels = label_inventory(include_no_relation)
+    labels = list(relations) + ([NO_RELATION] if include_no_relation else [])
     pairs: dict[tuple[int, int], str] = {}
     for r, relation in enumerate(sentence["relations"]):
         head, tail = relation.get("head"), relation.get("tail")
@@ -64,7 +74,7 @@ def sentence_to_examples(
                 f"{where}: relation {r} has head {head}, tail {tail}; expected two different entity indices "
                 f"below {len(entities)}"
             )
-        label = check_label(relation.get("type"), RELATIONS, f"{where} relation {r}")
+        label = check_label(relation.get("type"), relations, f"{where} relation {r}")
         if (head, tail) in pairs:
             raise DatasetFormatError(f"{where}: entity pair ({head}, {tail}) has two relations")
         pairs[(head, tail)] = label
@@ -80,7 +90,7 @@ def sentence_to_examples(
         check_label(label, labels, where)
         examples.append(
             RelationExample(
-                id=f"{split}-{index}-{h}-{t}",
+                id=f"{sentence_id or f'{split}-{index}'}-{h}-{t}",
                 text=text,
                 head=" ".join(tokens[head["start"] : head["end"]]),
                 tail=" ".join(tokens[tail["start"] : tail["end"]]),

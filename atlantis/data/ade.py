@@ -1,0 +1,97 @@
+"""ADE (Gurulingappa et al., 2012) in SpERT's 10-fold JSON: adverse drug effects as relation classification.
+
+Framing (methods-next §4 (b)): every ordered pair of distinct gold entities is an instance, labelled
+`Adverse-Effect` (head = the effect, tail = the drug) or `no_relation`; about a third are positive, and a
+drug→effect pair is a negative (direction matters). Overlapping negative pairs are skipped, overlapping
+positives kept (their markers nest). Fold k trains on split k's train sentences and tests on its test
+sentences; validation is a seeded 10 % of the fold's training *sentences* (all pairs of a sentence stay
+together). Instance ids use the corpus' `orig_id`, so they are the same in every fold.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from atlantis.data.conll04 import NO_RELATION, sentence_to_examples
+from atlantis.data.examples import DatasetFormatError, RelationExample
+from atlantis.data.readers import DatasetReader, DatasetSplits
+
+RELATION = "Adverse-Effect"
+HUB_ID = "ade-benchmark-corpus/ade_corpus_v2"
+FOLDS = 10
+
+
+def read_sentences(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(f"ADE file not found: {path}")
+    try:
+        sentences = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from err
+    if not isinstance(sentences, list):
+        raise DatasetFormatError(f"{path}: expected a JSON array of SpERT sentences")
+    for index, sentence in enumerate(sentences):
+        if not isinstance(sentence, dict) or "orig_id" not in sentence:
+            raise DatasetFormatError(
+                f"{path} record {index}: expected an object with tokens, entities, relations, orig_id"
+            )
+    return sentences
+
+
+def pair_examples(sentences: list[dict], split: str, path: Path) -> list[RelationExample]:
+    """Every ordered pair of distinct gold entities of every sentence, as instances."""
+    examples = []
+    for index, sentence in enumerate(sentences):
+        examples += sentence_to_examples(
+            sentence,
+            split,
+            index,
+            f"{path} record {index}",
+            include_no_relation=True,
+            relations=(RELATION,),
+            sentence_id=f"ade-{sentence['orig_id']}",
+        )
+    return examples
+
+
+class ADEReader(DatasetReader):
+    """ADE fold `fold` (0-9) from SpERT's files; `val_fraction` of its training sentences carved as validation."""
+
+    name = "ade"
+    env_subdir = "ade"
+
+    def __init__(self, data_dir: str | None = None, hub_id: str = HUB_ID, fold: int = 0, val_fraction: float = 0.1):
+        super().__init__(data_dir, hub_id)
+        if not 0 <= int(fold) < FOLDS:
+            raise ValueError(f"ADE has folds 0-{FOLDS - 1}, got fold={fold}")
+        if not 0 < val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        self.fold, self.val_fraction = int(fold), val_fraction
+
+    def load(self, seed: int) -> DatasetSplits:
+        data_dir = self.local_source()
+        if data_dir is None:
+            raise FileNotFoundError(
+                "ADE needs SpERT's 10-fold files (the hub copy, "
+                f"{self.hub_id}, is one row per relation without folds): set ATLANTIS_DATA_DIR or dataset.reader.data_dir"
+            )
+        train_path = Path(data_dir) / f"ade_split_{self.fold}_train.json"
+        test_path = Path(data_dir) / f"ade_split_{self.fold}_test.json"
+        train_sentences = read_sentences(train_path)
+        order = np.random.default_rng(seed).permutation(len(train_sentences))
+        n_val = int(round(self.val_fraction * len(train_sentences)))
+        val_index = set(order[:n_val].tolist())
+        train = [s for i, s in enumerate(train_sentences) if i not in val_index]
+        val = [s for i, s in enumerate(train_sentences) if i in val_index]
+        return DatasetSplits(
+            self.name,
+            [RELATION, NO_RELATION],
+            pair_examples(train, "train", train_path),
+            pair_examples(val, "validation", train_path),
+            pair_examples(read_sentences(test_path), "test", test_path),
+            NO_RELATION,
+            {"data_dir": data_dir, "fold": self.fold, "validation_sentences": n_val},
+        )
