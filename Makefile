@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2 sweep-baselines
+	bench-params sweep-params-smollm2 sweep-baselines sweep-ade
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -108,6 +108,8 @@ sweep-smollm2-cpu: $(STAMP)  ## the CPU study with real SmolLM2 weights (about a
 	$(call SWEEP,smollm2_cpu_study)
 sweep-baselines: $(STAMP)  ## prompting, cleanlab, small-loss, loss truncation vs SFT and ATLANTIS, real SmolLM2
 	$(call SWEEP,baselines)
+sweep-ade: $(STAMP)  ## ADE, 10 folds (mean ± sd over folds), SFT vs ATLANTIS, Qwen2 0.5B -> 1.5B
+	$(call SWEEP,ade_folds)
 sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real SmolLM2, clean labels (~1 hour)
 	$(call SWEEP,params_smollm2)
 

@@ -14,6 +14,9 @@ from atlantis.utils.io import atomic_write_text
 GROUP = ["dataset", "model", "noise_kind", "noise", "method", "reference"]
 # Settings already shown by a GROUP column (or the seed, which rows aggregate over).
 SHOWN = {"seed", "noise", "dataset.name", "model.name", "method.name", "noise_kind.name", "reference.name", "fallback"}
+# Runs of one setting that a row averages over: seeds, and cross-validation folds (ADE's 10 folds).
+REPLICATES = ("seed", "dataset.reader.fold")
+SHOWN |= set(REPLICATES)
 
 
 def flatten(tree, prefix: str = "") -> dict:
@@ -58,6 +61,7 @@ def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
         config = metrics.get("config") or {}
         weights = metrics.get("weights") or {}
         row = {key: config.get(key) for key in (*GROUP, "seed")}
+        row["fold"] = ((metrics.get("settings") or {}).get("dataset") or {}).get("reader", {}).get("fold")
         row.update(
             run=str(path.parent.relative_to(root)) if path.parent != Path(root) else ".",
             score=metrics.get(metric),
@@ -96,7 +100,8 @@ def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
     keys = [*GROUP, "variant"]
     for key, group in frame.groupby(keys, dropna=False, sort=True):
         settings = dict(zip(keys, key, strict=True))
-        scores = group.sort_values("seed")["score"].to_numpy(dtype=float)
+        group = group.assign(replicate=group["seed"].astype(str) + "/" + group["fold"].astype(str))
+        scores = group.sort_values("replicate")["score"].to_numpy(dtype=float)
         row = {
             **settings,
             "n_seeds": len(scores),
@@ -117,7 +122,8 @@ def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
             & (frame["variant_context"] == group["variant_context"].iloc[0])
         ]
         if settings["method"] != baseline and len(base):
-            paired = group.merge(base[["seed", "score"]], on="seed", suffixes=("", "_base"))
+            base = base.assign(replicate=base["seed"].astype(str) + "/" + base["fold"].astype(str))
+            paired = group.merge(base[["replicate", "score"]], on="replicate", suffixes=("", "_base"))
             if len(paired) == len(group):
                 diff, lo, hi = bootstrap_diff(paired["score"].to_numpy(float), paired["score_base"].to_numpy(float))
             else:
@@ -136,7 +142,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         "method",
         "variant",
         "reference",
-        "seeds",
+        "runs (seeds × folds)",
         metric,
         f"- {baseline} [95% CI]",
         "AUROC",
@@ -150,7 +156,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         if diff is None or pd.isna(diff):
             diff_text = ""
         elif r["n_seeds"] < 2:
-            diff_text = f"{diff:+.4f} (1 seed: no interval)"
+            diff_text = f"{diff:+.4f} (1 run: no interval)"
         else:
             diff_text = f"{diff:+.4f} [{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
         auroc = "" if pd.isna(r["auroc"]) else f"{r['auroc']:.3f}"

@@ -65,3 +65,25 @@ def test_bad_fold_and_missing_files_say_what_was_expected(tmp_path):
         ADEReader(fold=10)
     with pytest.raises(FileNotFoundError, match="ade_split_3_train.json"):
         ADEReader(str(tmp_path), fold=3).load(0)
+
+
+def test_an_ade_job_runs_offline_on_the_tiny_pair(ade_dir, tmp_path):
+    from atlantis.experiment.pipeline import run_job
+    from tests.conftest import job_config
+
+    cfg = job_config(
+        "model=tiny",
+        "trainer=tiny",
+        "dataset=ade",
+        f"dataset.reader.data_dir={ade_dir}",
+        "dataset.max_train_examples=64",
+        "dataset.max_val_examples=16",
+        "dataset.max_test_examples=32",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+        f"paths.output_dir={tmp_path}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    )
+    metrics = run_job(cfg, tmp_path / "run")
+    assert metrics["config"]["dataset"] == "ade" and 0 <= metrics["test/f1_official"] <= 1
+    assert metrics["test/f1_official"] == metrics["test/f1_micro"]  # one relation: both are its F1

@@ -86,3 +86,23 @@ def test_jobs_that_differ_in_one_option_are_two_rows(tmp_path):
     table = pd.read_csv(write_report(tmp_path)["csv"])
     assert len(table) == 2 and sorted(table["mean"]) == [0.5, 0.7]
     assert sorted(table["variant"]) == ["weights.temperature=1.0", "weights.temperature=4.0"]
+
+
+def test_cross_validation_folds_are_replicates_paired_by_fold(tmp_path):
+    # ADE's 10 folds: one row per method, mean over folds, the difference paired fold by fold.
+    scores = {"sft": [0.70, 0.80, 0.60], "atlantis": [0.72, 0.83, 0.61]}
+    for method, per_fold in scores.items():
+        for fold, score in enumerate(per_fold):
+            path = tmp_path / f"{method}-{fold}"
+            path.mkdir()
+            config = {"dataset": "ade", "model": "tiny", "noise_kind": "uniform", "noise": 0.0, "method": method}
+            config.update(reference=None, seed=0)
+            settings = {"seed": 0, "dataset": {"name": "ade", "reader": {"fold": fold}}, "method": {"name": method}}
+            metrics = {"config": config, "settings": settings, "test/f1_official": score}
+            (path / "metrics.json").write_text(json.dumps(metrics))
+    table = pd.read_csv(write_report(tmp_path)["csv"]).set_index("method")
+    assert len(table) == 2 and table.loc["sft", "n_seeds"] == 3
+    assert table.loc["atlantis", "mean"] == pytest.approx(np.mean(scores["atlantis"]))
+    diffs = np.subtract(scores["atlantis"], scores["sft"])
+    assert table.loc["atlantis", "minus_sft"] == pytest.approx(diffs.mean())
+    assert table.loc["atlantis", "ci_lo"] >= diffs.min() - 1e-9  # paired: within the per-fold differences
