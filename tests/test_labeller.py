@@ -40,3 +40,18 @@ def test_labeller_writes_weak_labels_once_and_a_job_trains_on_them(tmp_path):
     gold = {e.id: e.clean_label for e in make_reader(cfg["dataset"]).load(cfg["seed"]).train}
     assert metrics["noise"]["kind"] == "labeller" and np.isfinite(metrics["test/f1_macro"])
     assert metrics["data"]["train"]["n_noisy"] == sum(answers[i] != g for i, g in gold.items())  # natural rate
+
+
+def test_a_relabelled_file_is_a_new_job_and_gold_demonstrations_are_refused(tmp_path):
+    import pytest
+
+    from atlantis.experiment.jobs import job_key
+
+    weak = tmp_path / "weak.jsonl"
+    weak.write_text('{"id": "train-0", "label": "Other"}\n')
+    cfg = job_config(*TINY_DATA, "noise_kind=labeller", f"noise_kind.weak_file={weak}")
+    first = job_key(cfg)
+    weak.write_text('{"id": "train-0", "label": "Cause-Effect"}\n')
+    assert job_key(cfg) != first  # same path, other labels: not the finished job
+    with pytest.raises(ValueError, match="demo_pool=clean_seed"):
+        run_labeller(job_config(*TINY_DATA, f"paths.cache_dir={tmp_path / 'c'}", "prompt.shots=1"))

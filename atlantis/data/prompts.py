@@ -87,7 +87,7 @@ class PromptBuilder:
                 ]
             messages.append({"role": "user", "content": text})
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        solved = [self.question(demo) + self.target(demo.label) for demo in demos]
+        solved = [self.question(demo) + " " + self.target(demo.label).lstrip() for demo in demos]
         return "\n\n".join([*solved, text])
 
     def target(self, label: str) -> str:

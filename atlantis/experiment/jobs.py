@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import traceback
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from atlantis.signals.cache import cache_key
+from atlantis.signals.cache import cache_key, file_sha256
 from atlantis.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,19 @@ def job_settings(cfg: dict) -> dict:
         kept["prompt"] = active_prompt(kept["prompt"])
     if "eval" in kept and kept["eval"].get("calibration", "none") == "none":
         kept["eval"] = {k: v for k, v in kept["eval"].items() if k != "calibration"}
+    if "noise_kind" in kept:
+        kept["noise_kind"] = with_file_digests(kept["noise_kind"])
     return kept
+
+
+def with_file_digests(options: dict) -> dict:
+    """Noise options with the content hash of the label files they name: a relabelled file is a new job."""
+    out = dict(options)
+    for key in ("weak_file", "predictions_file"):
+        path = options.get(key)
+        if isinstance(path, str) and Path(path).is_file():
+            out[f"{key}_sha256"] = file_sha256(Path(path))
+    return out
 
 
 def job_key(cfg: dict) -> str:
@@ -76,6 +90,14 @@ def artifact_source(state: Path) -> Path | None:
     return source if source is not None and (source / "metrics.json").is_file() else None
 
 
+def link_or_copy(source: str, target: str) -> None:
+    """A hard link where the file system allows it (a merged 7B model is not copied twice), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def copy_outputs(source: Path, target: Path) -> None:
     """Every file and folder a job wrote, but not its log, failure record or links (checkpoints)."""
     target.mkdir(parents=True, exist_ok=True)
@@ -83,17 +105,21 @@ def copy_outputs(source: Path, target: Path) -> None:
         if path.is_symlink() or path.name in (FAILURE_FILE, "run.log", ".hydra", ARTIFACTS):
             continue
         if path.is_file():
-            shutil.copy2(path, target / path.name)
+            (target / path.name).unlink(missing_ok=True)
+            link_or_copy(str(path), str(target / path.name))
         elif path.is_dir():
-            shutil.copytree(path, target / path.name, dirs_exist_ok=True)
+            shutil.copytree(path, target / path.name, dirs_exist_ok=True, copy_function=link_or_copy)
 
 
-def reuse_completed(state: Path, run_dir: Path, metrics: dict) -> dict | None:
-    """Fill `run_dir` with a completed job's outputs instead of running it again; None when they are gone
-    (the job then runs again rather than leave a folder with metrics only)."""
+def reuse_completed(state: Path, run_dir: Path, metrics: dict, wanted: Sequence[str] = ()) -> dict | None:
+    """Fill `run_dir` with a completed job's outputs instead of running it again; None when they are gone or
+    lack an output this run asks for (`wanted`, e.g. the merged `model`): the job then runs again (resuming
+    from its last checkpoint) rather than leave a folder with less than a fresh run."""
     source = artifact_source(state)
-    if source is None:
-        log.warning("job %s completed earlier but its output files are gone; running it again", state.name)
+    missing = [name for name in wanted if source is not None and not (source / name).exists()]
+    if source is None or missing:
+        what = f"lack {missing}" if missing else "are gone"
+        log.warning("job %s completed earlier but its outputs %s; running it again", state.name, what)
         return None
     if source.resolve() != run_dir.resolve():
         copy_outputs(source, run_dir)

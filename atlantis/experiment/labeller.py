@@ -1,8 +1,8 @@
 """A language model as a weak labeller: label a dataset's training (and validation) sentences by closed-label
 scoring, prompted as the job's `prompt` and `eval.calibration` say, and measure its errors against gold.
 
-    python -m atlantis.experiment.labeller experiment=smollm2_semeval_subset prompt.shots=1 \\
-        labeller.out=docs/labeller_smollm2
+    python -m atlantis.experiment.labeller experiment=smollm2_semeval_subset \\
+        prompt.shots=1 prompt.demo_pool=clean_seed prompt.max_length=1024 labeller.out=weak/
 
 writes `weak.jsonl` (id, label, per-label probabilities) and `weak_summary.json` (natural error rate,
 confusion matrix, share of the top class) to `labeller.out`, through the artifact cache (a rerun with the same
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import hydra
 import numpy as np
+import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
@@ -56,6 +57,11 @@ def label_dataset(cfg: dict, out_dir: Path) -> None:
     from atlantis.signals.cache import ArtifactCache
     from atlantis.signals.scoring import label_set_posterior, score_label_sets
 
+    if cfg["prompt"].get("shots") and cfg["prompt"].get("demo_pool") != "clean_seed":
+        raise ValueError(
+            "a labeller's demonstrations would show it the gold labels of the sentences it labels: "
+            "use prompt.demo_pool=clean_seed (validation sentences, excluded from their own prompts)"
+        )
     splits = make_reader(cfg["dataset"]).load(cfg["seed"]).check_not_empty()
     splits.test = splits.test[:1]  # not labelled; the datamodule wants three splits
     prompt = dict(cfg["prompt"])
@@ -65,6 +71,12 @@ def label_dataset(cfg: dict, out_dir: Path) -> None:
         splits, tokenizer, cfg["model"]["kind"], seed=cfg["seed"], prompt_template=template, **prompt
     )
     dm.setup()
+    dropped = {k: s["n_dropped"] for k, s in dm.stats.items() if k != "test" and s["n_dropped"]}
+    if dropped:
+        raise ValueError(
+            f"the labeller's prompts do not fit prompt.max_length={dm.max_length} for {dropped} sentences; "
+            "raise it (every sentence needs a weak label)"
+        )
     label_ids = [target_ids(tokenizer, dm.builder, label) for label in dm.labels]
     model = build_model(
         cfg["model"]["large"],
@@ -73,7 +85,7 @@ def label_dataset(cfg: dict, out_dir: Path) -> None:
         tokenizer.pad_token_id,
         tokenizer.eos_token_id,
         cfg["paths"]["cache_dir"],
-    )
+    ).to("cuda" if torch.cuda.is_available() else "cpu")
     features = dm.features["train"] + dm.features["validation"]
     batch_size = cfg["trainer"].get("eval_batch_size") or 16
     # In chunks, each cached: an interrupted labelling (8,000 sentences are ~30 CPU minutes) resumes.
@@ -85,7 +97,7 @@ def label_dataset(cfg: dict, out_dir: Path) -> None:
         ids = [f["id"] for f in part]
         scores += cache.get_or_compute_json(
             "weak_label_chunks",
-            {"labeller": spec, "ids": ids},
+            {"labeller": {k: v for k, v in spec.items() if k != "calibration"}, "ids": ids},  # raw scores
             lambda part=part: score_label_sets(
                 model, cfg["model"]["kind"], part, tokenizer.pad_token_id, label_ids, batch_size
             ).tolist(),
@@ -109,7 +121,7 @@ def label_dataset(cfg: dict, out_dir: Path) -> None:
         for row in rows:
             f.write(json.dumps(row) + "\n")
     summary = label_summary(gold, predicted, dm.labels)
-    summary.update(dropped=sum(s["n_dropped"] for k, s in dm.stats.items() if k != "test"), setting=labeller_spec(cfg))
+    summary.update(setting=labeller_spec(cfg))
     (out_dir / "weak_summary.json").write_text(json.dumps(summary, indent=1))
 
 

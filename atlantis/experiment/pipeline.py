@@ -27,6 +27,7 @@ from atlantis.experiment.jobs import (
     job_state_dir,
     mark_completed,
     reuse_completed,
+    with_file_digests,
 )
 from atlantis.methods.confident import detector_report, out_of_fold_probs
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
@@ -90,7 +91,7 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
     data_key = {
         "dataset": cfg["dataset"],
         "noise": cfg["noise"],
-        "noise_kind": cfg["noise_kind"],
+        "noise_kind": with_file_digests(cfg["noise_kind"]),
         "seed": cfg["seed"],
         "clean_validation": cfg["clean_validation"],
         "prompt": active_prompt(cfg["prompt"]),
@@ -280,7 +281,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     state = job_state_dir(cfg)
     if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
-        reused = reuse_completed(state, run_dir, done)
+        wanted = ["model"] if cfg.get("save_model") and instantiate(cfg["method"]["params"]).trains else []
+        reused = reuse_completed(state, run_dir, done, wanted)
         if reused is not None:
             return reused
     if not cfg.get("resume", True):
@@ -312,7 +314,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     if weight_set is not None:
         datamodule.set_train_weights(weight_set.weights)
         weight_report = write_weight_outputs(cfg, run_dir, data, weight_set, loggers)
-        if cfg.get("compare_cleanlab") and (cfg.get("reference") or {}).get("name") == "crossfit":
+        uses_reference = "reference" in getattr(method.weights, "terms", ())
+        if cfg.get("compare_cleanlab") and uses_reference and (cfg.get("reference") or {}).get("name") == "crossfit":
             weight_report["detector"] = write_detector_report(run_dir, data, weight_set)
     for name, values in method.weights.columns(data).items():
         datamodule.set_train_column(name, values)
@@ -333,6 +336,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     if calibration not in ("none", "content_free"):
         raise ValueError(f"eval.calibration must be none or content_free, got {calibration!r}")
     if calibration == "content_free":
+        if cfg["eval"]["decoder"] != "label_scoring":
+            raise ValueError("eval.calibration=content_free needs eval.decoder=label_scoring (it shifts label scores)")
         module.calibration_batch = datamodule.content_free_batch()
     if train_cfg.get("compile"):
         # In place, so checkpoints keep their plain keys; fuses norms, activations and rotary embeddings.
@@ -400,7 +405,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     if params_report is not None:
         metrics["params"] = params_report
     if cfg.get("save_model") and method.params.trains:
-        metrics["model_dir"] = str(save_merged_model(module, tokenizer, run_dir / "model"))
+        metrics["model_dir"] = save_merged_model(module, tokenizer, run_dir / "model").name  # in the run folder
     if selection.report is not None:
         metrics["selection"] = {k: v for k, v in selection.report.items() if k not in ("ids", "gains", "class_share")}
     if weight_report is not None:

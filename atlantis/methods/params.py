@@ -279,7 +279,7 @@ class Sparse(FullParams):
             return {
                 n: torch.topk(s.flatten(), max(1, int(round(k * s.numel() / total))), sorted=False)
                 .indices.sort()
-                .values
+                .values.cpu()
                 for n, s in scores.items()
             }
         return global_top_k(scores, k)

@@ -107,7 +107,12 @@ class SmallLossWeights(UnitWeights):
 
     def step_weight(self, nll, n_targets, batch, epoch: float = 0.0, max_epochs: int = 10, **_) -> torch.Tensor:
         size = nll.shape[0]
-        keep = max(1, int(self.keep_rate(epoch, max_epochs) * size))
+        if size - round((1 - self.forget_rate) * size) < 1:
+            raise ValueError(
+                f"small-loss with forget_rate {self.forget_rate} drops nothing from batches of {size}: it chooses "
+                "within each micro-batch (gradient accumulation does not help); raise trainer.batch_size"
+            )
+        keep = max(1, round(self.keep_rate(epoch, max_epochs) * size))
         sequence_loss = nll * n_targets  # the sum over target tokens, as in Co-teaching's per-sample loss
         kept = torch.argsort(sequence_loss, stable=True)[:keep]
         mask = torch.zeros_like(nll)
@@ -117,9 +122,10 @@ class SmallLossWeights(UnitWeights):
 
 class LossTruncationWeights(UnitWeights):
     """Loss truncation (Kang & Hashimoto, ACL 2020; ddkang/loss_dropper): drop the examples whose sequence
-    loss is above the (1 - drop_rate) percentile of the last `recompute` losses seen; nothing is dropped
+    loss (mean over its target tokens, as the reference code) is above the (1 - drop_rate) percentile of the last `recompute` losses seen; nothing is dropped
     before `min_count` losses were seen; the cut-off is recomputed every `recompute` losses. Dropped rows
     count as zeros in the batch mean. min_count = recompute = min(10000, N) by default (N: training set).
+    A batch is judged by the cut-off computed from the losses before it.
     The loss buffer lives in memory: a resumed run starts it again (no drop for its first min_count losses).
     """
 
@@ -141,7 +147,7 @@ class LossTruncationWeights(UnitWeights):
     def step_weight(self, nll, n_targets, batch, **_) -> torch.Tensor:
         if self.min_count is None or self.recompute is None:
             raise ValueError("loss truncation needs min_count and recompute (columns(data) sets them from N)")
-        sequence_loss = (nll * n_targets).detach().float().cpu()
+        sequence_loss = nll.detach().float().cpu()  # per sequence, its mean token loss (as loss_dropper)
         mask = torch.ones_like(nll)
         if self.cutoff is not None:
             mask = (sequence_loss < self.cutoff).to(nll.dtype).to(nll.device)

@@ -140,6 +140,7 @@ class RelationLM(L.LightningModule):
 
     def on_validation_epoch_start(self) -> None:
         self.eval_records["val"] = []
+        self.label_bias = self.content_free_scores()  # checkpoints are chosen by the calibrated score too
 
     def on_test_epoch_start(self) -> None:
         self.eval_records["test"] = []
@@ -148,7 +149,7 @@ class RelationLM(L.LightningModule):
     @torch.no_grad()
     def content_free_scores(self) -> torch.Tensor | None:
         """[C] label scores of the content-free prompt (Zhao et al., 2021), under the weights being tested."""
-        if self.calibration_batch is None or self.hparams.decoder != "label_scoring":
+        if self.calibration_batch is None:
             return None
         batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in self.calibration_batch.items()}
         return score_candidates(self.model, self.kind, batch, self.label_token_ids, self.tokenizer.pad_token_id)[0]

@@ -16,8 +16,8 @@ def test_small_loss_keeps_exactly_the_smaller_half_after_the_ramp():
     assert kept == set(torch.argsort(nll * n_targets)[:5].tolist())  # by the summed sequence loss
     assert torch.allclose(factor[list(kept)], torch.full((5,), 2.0))  # the mean over the kept five
     assert (rule.step_weight(nll, n_targets, {}, epoch=0.0) == 1).all()  # R(0) = 1: everything trains
-    halfway = rule.step_weight(nll, n_targets, {}, epoch=1.0)  # R = 0.75: int(7.5) = 7 kept
-    assert int((halfway > 0).sum()) == 7
+    halfway = rule.step_weight(nll, n_targets, {}, epoch=1.0)  # R = 0.75: round(7.5) = 8 kept
+    assert int((halfway > 0).sum()) == 8
 
 
 def test_small_loss_default_ramp_is_a_share_of_the_epochs_and_keeps_one():
@@ -47,3 +47,8 @@ def test_bad_rates_are_refused():
         SmallLossWeights(forget_rate=1.0)
     with pytest.raises(ValueError, match="drop_rate"):
         LossTruncationWeights(drop_rate=-0.1)
+
+
+def test_small_loss_refuses_batches_it_cannot_drop_from():
+    with pytest.raises(ValueError, match="raise trainer.batch_size"):
+        SmallLossWeights(forget_rate=0.2).step_weight(torch.rand(1), torch.ones(1), {}, epoch=5, max_epochs=3)
