@@ -46,6 +46,11 @@ def _data_dir(subdir: str, what: str) -> Path:
 
 
 @pytest.fixture(scope="session")
+def redocred_dir() -> Path:
+    return _data_dir("redocred", "Re-DocRED")
+
+
+@pytest.fixture(scope="session")
 def ade_dir() -> Path:
     return _data_dir("ade", "ADE")
 

@@ -11,7 +11,7 @@ import numpy as np
 from atlantis.data.examples import DatasetFormatError, RelationExample
 from atlantis.data.semeval import reverse_direction
 
-NOISE_KINDS = ("uniform", "confusable", "llm_like", "file", "labeller")
+NOISE_KINDS = ("uniform", "confusable", "llm_like", "file", "labeller", "incomplete")
 
 
 def check_rate(rate: float) -> float:
@@ -68,6 +68,7 @@ def inject_noise(
     weak_file: str | Path | None = None,
     natural: bool = False,
     fill: str | None = None,
+    negative: str | None = None,
 ) -> list[RelationExample]:
     """Corrupt exactly round(rate * N) labels (chosen with `seed`); the clean label is kept on each example.
 
@@ -87,6 +88,8 @@ def inject_noise(
         return labeller_noise(examples, read_weak_file(weak_file, labels), rate, seed, natural, fill)
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
+    if kind == "incomplete":
+        return incomplete_labels(examples, rate, negative, seed)
     for attractor in attractors:
         if attractor not in labels:
             raise ValueError(f"llm_like attractor {attractor!r} is not a label; expected some of {list(labels)}")
@@ -104,6 +107,21 @@ def inject_noise(
             example = example.with_label(new)
         noisy.append(example)
     return noisy
+
+
+def incomplete_labels(
+    examples: Sequence[RelationExample], rate: float, negative: str | None, seed: int
+) -> list[RelationExample]:
+    """Document-level noise: missing labels. round(rate * P) of the P positive instances, drawn with the seed,
+    become the negative label (rate = 1 - kappa; DocRED-like kappa 0.45 is noise=0.55); negatives stay."""
+    if negative is None:
+        raise ValueError("noise_kind=incomplete needs a dataset with a negative label (no relation)")
+    positives = [i for i, e in enumerate(examples) if e.clean_label != negative]
+    n_drop = round(rate * len(positives))
+    drawn = (
+        set(np.random.default_rng(seed).choice(positives, size=n_drop, replace=False).tolist()) if n_drop else set()
+    )
+    return [e.with_label(negative) if i in drawn else e for i, e in enumerate(examples)]
 
 
 def read_weak_file(path: str | Path, labels: Sequence[str]) -> dict[str, dict]:

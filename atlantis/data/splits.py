@@ -39,6 +39,8 @@ def build_splits(
     splits.test = subsample(splits.test, max_test_examples, seed + 2)
     noise_seed = seed if noise_seed is None else noise_seed
     options = dict(noise_options or {})
+    if noise_kind == "incomplete":  # missing labels turn into the dataset's negative label
+        options.setdefault("negative", splits.negative_label)
     splits.train = inject_noise(splits.train, noise_rate, noise_kind, splits.labels, noise_seed, **options)
     if not clean_validation:
         # A different stream so validation noise does not mirror the train positions.

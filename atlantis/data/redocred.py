@@ -1,0 +1,126 @@
+"""Re-DocRED (Tan et al., EMNLP 2022), document-level RE cast as pair classification (methods-next §3.3).
+
+One instance per (document, ordered entity pair): the prompt is the document with the pair named after it
+(`{sentence}` = the document; `{head}` / `{tail}` = first mention and type), so one encoded document prefix
+serves all of its pairs. Target: the relation's name (rel_info.json) or `no relation`. Training keeps one
+instance per (pair, relation) and samples `na_ratio` no-relation pairs per positive instance in each document
+(seeded); validation and test hold every pair once (their gold facts, possibly several per pair, are read
+from the documents by the DocRED metrics). Only dev and test are released here: train / validation is a
+seeded 400 / 100 split of the dev documents, by document; test is the 500 test documents.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from atlantis.data.examples import DatasetFormatError, RelationExample
+from atlantis.data.readers import DatasetReader, DatasetSplits
+
+NO_RELATION = "no relation"
+HUB_ID = "tonytan48/Re-DocRED"
+
+
+def read_documents(path: Path) -> list[dict]:
+    if not path.is_file():
+        raise FileNotFoundError(f"Re-DocRED file not found: {path}")
+    try:
+        documents = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from err
+    for i, doc in enumerate(documents if isinstance(documents, list) else [None]):
+        if not isinstance(doc, dict) or not {"title", "sents", "vertexSet"} <= doc.keys():
+            raise DatasetFormatError(f"{path} document {i}: expected an object with title, sents, vertexSet, labels")
+        for label in doc.get("labels", []):
+            n = len(doc["vertexSet"])
+            if not (0 <= label.get("h", -1) < n and 0 <= label.get("t", -1) < n):
+                raise DatasetFormatError(f"{path} document {i} ({doc['title']}): label {label} names no entity of {n}")
+    return documents
+
+
+def entity_name(vertex: list[dict]) -> str:
+    return f"{vertex[0]['name']} ({vertex[0]['type']})"
+
+
+def document_text(doc: dict) -> str:
+    return " ".join(" ".join(sentence) for sentence in doc["sents"])
+
+
+def pair_instances(
+    doc: dict, names: dict[str, str], key: str, na_ratio: float | None, rng: np.random.Generator
+) -> list[RelationExample]:
+    """A document's instances: all pairs once (na_ratio None), or each (pair, relation) plus sampled NA pairs.
+    Ids are `key:h:t` (`:relation` for training positives); key names the document (`dev17`, `test3`)."""
+    relations: dict[tuple[int, int], list[str]] = {}
+    for label in doc.get("labels", []):
+        if label["r"] not in names:
+            raise DatasetFormatError(f"{doc['title']}: relation {label['r']!r} is not in rel_info.json")
+        relations.setdefault((label["h"], label["t"]), []).append(names[label["r"]])
+    n = len(doc["vertexSet"])
+    pairs = [(h, t) for h in range(n) for t in range(n) if h != t]
+    text = document_text(doc)
+
+    def instance(h, t, label, suffix=""):
+        vertices = doc["vertexSet"]
+        return RelationExample(
+            f"{key}:{h}:{t}{suffix}", text, entity_name(vertices[h]), entity_name(vertices[t]), label, label
+        )
+
+    if na_ratio is None:  # evaluation: every pair once; its label is its first relation (facts come from the doc)
+        return [instance(h, t, sorted(relations.get((h, t), [NO_RELATION]))[0]) for h, t in pairs]
+    positives = [instance(h, t, r, f":{r}") for (h, t), rs in sorted(relations.items()) for r in sorted(set(rs))]
+    negatives = [p for p in pairs if p not in relations]
+    n_na = min(len(negatives), int(round(na_ratio * len(positives))))
+    chosen = sorted(rng.choice(len(negatives), size=n_na, replace=False).tolist()) if n_na else []
+    return positives + [instance(*negatives[i], NO_RELATION) for i in chosen]
+
+
+class ReDocREDReader(DatasetReader):
+    """Re-DocRED pairs: `n_train_docs` of the 500 dev documents train, the rest validate (seeded, by document)."""
+
+    name = "redocred"
+    env_subdir = "redocred"
+
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        hub_id: str = HUB_ID,
+        n_train_docs: int = 400,
+        na_ratio: float = 3.0,
+        max_docs: int | None = None,
+    ):
+        super().__init__(data_dir, hub_id)
+        self.n_train_docs, self.na_ratio, self.max_docs = n_train_docs, na_ratio, max_docs
+
+    def documents(self, seed: int) -> dict[str, list[dict]]:
+        """The documents of each split (train / validation by the seeded dev split; test), for the metrics."""
+        data_dir = self.local_source()
+        if data_dir is None:
+            raise FileNotFoundError(f"Re-DocRED needs its JSON files: set ATLANTIS_DATA_DIR (hub: {self.hub_id})")
+        dev = read_documents(Path(data_dir) / "dev_revised.json")
+        test = read_documents(Path(data_dir) / "test_revised.json")
+        if not 0 < self.n_train_docs < len(dev):
+            raise ValueError(f"n_train_docs must leave validation documents of the {len(dev)} dev ones")
+        for key, docs in (("dev", dev), ("test", test)):
+            for i, doc in enumerate(docs):
+                doc["key"] = f"{key}{i}"  # the instances' id prefix (titles may hold any character)
+        order = np.random.default_rng(seed).permutation(len(dev))
+        train = [dev[i] for i in sorted(order[: self.n_train_docs].tolist())]
+        validation = [dev[i] for i in sorted(order[self.n_train_docs :].tolist())]
+        if self.max_docs:  # a slice for CPU runs: the first documents of each split
+            train, validation, test = (docs[: self.max_docs] for docs in (train, validation, test))
+        return {"train": train, "validation": validation, "test": test}
+
+    def load(self, seed: int) -> DatasetSplits:
+        docs = self.documents(seed)
+        data_dir = self.local_source()
+        info = json.loads((Path(data_dir) / "rel_info.json").read_text(encoding="utf-8"))
+        labels = sorted(info.values()) + [NO_RELATION]
+        rng = np.random.default_rng(seed + 1)
+        train = [e for d in docs["train"] for e in pair_instances(d, info, d["key"], self.na_ratio, rng)]
+        validation = [e for d in docs["validation"] for e in pair_instances(d, info, d["key"], None, rng)]
+        test = [e for d in docs["test"] for e in pair_instances(d, info, d["key"], None, rng)]
+        meta = {"data_dir": data_dir, "documents": {k: len(v) for k, v in docs.items()}, "na_ratio": self.na_ratio}
+        return DatasetSplits(self.name, labels, train, validation, test, NO_RELATION, meta)

@@ -1,0 +1,52 @@
+"""Re-DocRED as pairs: the split by document, NA sampling, and incomplete-label noise."""
+
+import pytest
+
+from atlantis.data.examples import RelationExample
+from atlantis.data.noise import inject_noise
+from atlantis.data.redocred import NO_RELATION, ReDocREDReader
+
+
+def document_of(example_id: str) -> str:
+    return example_id.split(":")[0]
+
+
+def test_dev_split_is_by_document_reproducible_and_test_counts_match(redocred_dir):
+    reader = ReDocREDReader(str(redocred_dir))
+    splits = reader.load(seed=0)
+    documents = reader.documents(seed=0)
+    train_docs = {document_of(e.id) for e in splits.train}
+    val_docs = {document_of(e.id) for e in splits.validation}
+    labelled = {d["key"] for d in documents["train"] if d["labels"]}  # a document without facts adds no pair
+    assert train_docs == labelled and len(documents["train"]) == 400 and len(val_docs) == 100
+    assert not train_docs & val_docs
+    assert len(splits.test) == 198_670 and sum(e.label != NO_RELATION for e in splits.test) == 13_627
+    assert [d["key"] for d in reader.documents(seed=0)["validation"]] == [d["key"] for d in documents["validation"]]
+    assert {d["key"] for d in reader.documents(seed=1)["validation"]} != val_docs
+
+
+def test_training_keeps_every_positive_and_samples_na_at_the_ratio(redocred_dir):
+    reader = ReDocREDReader(str(redocred_dir), na_ratio=3.0, max_docs=5)
+    docs = reader.documents(seed=0)["train"]
+    splits = reader.load(seed=0)
+    for doc in docs:
+        mine = [e for e in splits.train if document_of(e.id) == doc["key"]]
+        positives = [e for e in mine if e.label != NO_RELATION]
+        n_triples = len({(lab["h"], lab["t"], lab["r"]) for lab in doc["labels"]})
+        assert len(positives) == n_triples  # one instance per (pair, relation)
+        assert abs((len(mine) - len(positives)) - 3 * len(positives)) <= 1
+
+
+def test_incomplete_turns_exactly_the_drawn_positives_into_no_relation():
+    examples = [
+        RelationExample(f"x{i}", "doc", "h", "t", "P" if i % 2 else NO_RELATION, "P" if i % 2 else NO_RELATION)
+        for i in range(40)
+    ]
+    noisy = inject_noise(examples, 0.55, "incomplete", ["P", NO_RELATION], seed=7, negative=NO_RELATION)
+    dropped = [e for e in noisy if e.is_noisy]
+    assert len(dropped) == round(0.55 * 20) and all(e.label == NO_RELATION and e.clean_label == "P" for e in dropped)
+    assert all(e.label == NO_RELATION for e in noisy if e.clean_label == NO_RELATION)  # negatives untouched
+    again = inject_noise(examples, 0.55, "incomplete", ["P", NO_RELATION], seed=7, negative=NO_RELATION)
+    assert [e.id for e in again if e.is_noisy] == [e.id for e in dropped]
+    with pytest.raises(ValueError, match="negative label"):
+        inject_noise(examples, 0.5, "incomplete", ["P", NO_RELATION], seed=7)
