@@ -99,9 +99,10 @@ def run_atlantis(name: str, model, tokenizer, batches, dm) -> dict:
         tokenizer_object=tokenizer,
         model_object=model,
     )
+    reset_peak_rss()
     start = time.perf_counter()
     module.params_policy.prepare(module, batches)  # sparse: the salience pass that picks the mask
-    prepare_s = time.perf_counter() - start
+    prepare_s, prepare_peak_mb = time.perf_counter() - start, peak_rss_mb()
     loaded_mb = current_rss_mb()
     reset_peak_rss()
     timer = StepTimer(skip=2)
@@ -125,6 +126,7 @@ def run_atlantis(name: str, model, tokenizer, batches, dm) -> dict:
         "trainable": sum(p.numel() for p in module.model.parameters() if p.requires_grad),
         "optimizer_state_bytes": optimizer_state_bytes(trainer.optimizers[0]),
         "prepare_s": prepare_s,
+        "prepare_peak_rss_mb": prepare_peak_mb,
     }
 
 
@@ -180,6 +182,7 @@ def run_peer(name: str, model, batches) -> dict:
             "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "optimizer_state_bytes": optimizer_state_bytes(trainer.optimizer),
             "prepare_s": 0.0,
+            "prepare_peak_rss_mb": None,
         }
 
 
@@ -229,13 +232,16 @@ def main(argv: list[str] | None = None) -> dict:
     merge_results(RESULTS / "cpu.json", "params_step", result)
     print(f"\n{runs[0]['weights']}; {runs[0]['data']}; batch {args.batch_size}, {args.steps} steps, "
           f"~{runs[0]['tokens_per_batch']:.0f} tokens per batch")  # fmt: skip
-    print("| variant | step s | × full | peak RSS MB | rise MB | × full peak | trainable | optimizer state MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| variant | step s | × full | peak RSS MB | rise MB | × full peak | trainable | optimizer state MB | mask pass |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in runs:
         print(
             f"| {r['variant']} | {r['step_s']:.3f} | {r['step_vs_full']:.2f} | {r['peak_rss_mb']:.0f} | "
             f"{r['rise_mb']:.0f} | {r['peak_vs_full']:.2f} | {r['trainable']:,} | "
-            f"{r['optimizer_state_bytes'] / 1e6:.1f} |"
+            f"{r['optimizer_state_bytes'] / 1e6:.1f} | "
+            + (f"{r['prepare_s']:.1f} s, peak {r['prepare_peak_rss_mb']:.0f} MB |" if r["prepare_s"] > 0.05 else "- |")
         )
     for name, ratio in ratios.items():
         print(f"atlantis / peer step time, {name}: {ratio:.2f} (goal <= 1.0)")
