@@ -124,3 +124,21 @@ class ReDocREDReader(DatasetReader):
         test = [e for d in docs["test"] for e in pair_instances(d, info, d["key"], None, rng)]
         meta = {"data_dir": data_dir, "documents": {k: len(v) for k, v in docs.items()}, "na_ratio": self.na_ratio}
         return DatasetSplits(self.name, labels, train, validation, test, NO_RELATION, meta)
+
+
+def relation_ids(data_dir: str | Path) -> dict[str, str]:
+    """Relation name -> Wikidata property id (rel_info.json inverted)."""
+    info = json.loads((Path(data_dir) / "rel_info.json").read_text(encoding="utf-8"))
+    return {name: pid for pid, name in info.items()}
+
+
+def predicted_facts(records: list[dict], labels: list[str], documents: list[dict], data_dir) -> set[tuple]:
+    """(title, h, t, P-id) for every relation predicted for a test pair (records carry `relations`)."""
+    by_key, ids = {d["key"]: d for d in documents}, relation_ids(data_dir)
+    facts = set()
+    for record in records:
+        key, h, t = record["id"].split(":")[:3]
+        for index in record.get("relations", []):
+            if labels[index] != NO_RELATION:
+                facts.add((by_key[key]["title"], int(h), int(t), ids[labels[index]]))
+    return facts

@@ -18,6 +18,7 @@ def write_predictions(path: Path, records: list[dict], examples_by_id: dict, lab
                 "gold": labels[r["gold"]],
                 "predicted": labels[r["pred"]] if r["pred"] >= 0 else None,
                 "raw": r["raw"],
+                **({"relations": [labels[i] for i in r["relations"]]} if "relations" in r else {}),
             }
         )
     atomic_write_jsonl(path, rows)

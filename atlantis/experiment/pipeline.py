@@ -260,6 +260,18 @@ def log_weights_to_wandb(loggers: list, report: dict, plot: Path) -> None:
             logger.log_image(key="weights/histogram", images=[str(plot)])
 
 
+def document_level_metrics(cfg: dict, reader, records: list[dict], labels: list[str]) -> dict:
+    """DocRED F1 and Ign F1 of the predicted relation sets; Ign against the facts of the training documents."""
+    from atlantis.data.redocred import predicted_facts
+    from atlantis.eval.docred import docred_scores, train_name_facts
+
+    documents = reader.documents(cfg["seed"])
+    facts = predicted_facts(records, labels, documents["test"], reader.local_source())
+    scores = docred_scores(facts, documents["test"], train_name_facts(documents["train"]))
+    log.info("DocRED test: F1 %.4f, Ign F1 %.4f (%d facts predicted)", scores["f1"], scores["f1_ign"], len(facts))
+    return {"test/docred_f1": scores["f1"], "test/docred_ign_f1": scores["f1_ign"], "test/docred": scores}
+
+
 def save_merged_model(module, tokenizer, out: Path) -> Path:
     """The tested model with its adapters or sparse deltas folded in, as a plain HF directory (atomically)."""
     model = module.params_policy.merge(module.model) if module.params_policy is not None else module.model
@@ -335,6 +347,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     calibration = cfg["eval"].get("calibration", "none")
     if calibration not in ("none", "content_free"):
         raise ValueError(f"eval.calibration must be none or content_free, got {calibration!r}")
+    reader = make_reader(cfg["dataset"])
+    module.relation_sets = hasattr(reader, "documents") and cfg["eval"]["decoder"] == "label_scoring"
     if calibration == "content_free":
         if cfg["eval"]["decoder"] != "label_scoring":
             raise ValueError("eval.calibration=content_free needs eval.decoder=label_scoring (it shifts label scores)")
@@ -402,6 +416,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
             "settings": job_settings(cfg),  # the report's row key: every setting that tells two jobs apart
         }
     )
+    if module.relation_sets:
+        metrics.update(document_level_metrics(cfg, reader, module.eval_records["test"], labels))
     if params_report is not None:
         metrics["params"] = params_report
     if cfg.get("save_model") and method.params.trains:

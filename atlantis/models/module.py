@@ -88,6 +88,9 @@ class RelationLM(L.LightningModule):
         # Contextual calibration at test time: a collated content-free prompt whose label scores are subtracted.
         self.calibration_batch: dict | None = None
         self.label_bias: torch.Tensor | None = None
+        # Document-level RE: keep, per test pair, every label that outscores the negative one.
+        self.relation_sets = False
+        self.last_scores: torch.Tensor | None = None
         self.val_history: list[dict] = []
 
     # ---- the weighted step -------------------------------------------------------------------
@@ -121,6 +124,7 @@ class RelationLM(L.LightningModule):
             if self.label_bias is not None:  # contextual calibration: the scores a content-free input gets
                 scores = scores - self.label_bias.to(scores.device, scores.dtype)
             best = scores.argmax(dim=1).tolist()
+            self.last_scores = scores
             return best, [self.labels[i] for i in best]
         out = generate_ids(self.model, self.kind, batch, self.hparams.max_new_tokens, pad_id, eos_id)
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
@@ -131,6 +135,13 @@ class RelationLM(L.LightningModule):
         gold = batch["label_index"].tolist()
         for example_id, p, g, r in zip(batch["ids"], predicted, gold, raw, strict=True):
             self.eval_records[stage].append({"id": example_id, "gold": g, "pred": p, "raw": r})
+        if self.relation_sets and stage == "test" and self.last_scores is not None:
+            # Multi-label pairs (document-level RE): every relation scoring above the negative label (SSR-PU's
+            # threshold rule), not only the best one.
+            negative = self.labels.index(self.hparams.negative_label)
+            above = self.last_scores > self.last_scores[:, negative : negative + 1]
+            for record, row in zip(self.eval_records[stage][-len(predicted) :], above.tolist(), strict=True):
+                record["relations"] = [i for i, keep in enumerate(row) if keep]
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
