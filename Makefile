@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2 sweep-baselines sweep-ade
+	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -110,6 +110,8 @@ sweep-baselines: $(STAMP)  ## prompting, cleanlab, small-loss, loss truncation v
 	$(call SWEEP,baselines)
 sweep-ade: $(STAMP)  ## ADE, 10 folds (mean ± sd over folds), SFT vs ATLANTIS, Qwen2 0.5B -> 1.5B
 	$(call SWEEP,ade_folds)
+sweep-redocred: $(STAMP)  ## Re-DocRED, incomplete labels (kappa 0.45), SFT vs ATLANTIS, DocRED F1 / Ign F1 (GPU)
+	$(call SWEEP,redocred)
 sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real SmolLM2, clean labels (~1 hour)
 	$(call SWEEP,params_smollm2)
 
