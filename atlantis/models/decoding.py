@@ -46,28 +46,74 @@ def score_candidates_seq2seq(model, input_ids, attention_mask, candidate_ids, pa
     return -token_nll(out.logits, labels).sum(dim=-1).view(batch, n_cand)
 
 
+# Prompts of a batch that share at least this many leading tokens (a document and its pairs, few-shot
+# demonstrations) are scored from one encoding of the shared part.
+MIN_SHARED_PREFIX = 32
+
+
+def shared_prefix_length(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> int:
+    """Tokens every (left-padded) prompt of the batch starts with, leaving each at least one of its own."""
+    rows = [ids[mask.bool()].tolist() for ids, mask in zip(prompt_ids, prompt_mask, strict=True)]
+    shortest = min(len(r) for r in rows)
+    n = 0
+    while n < shortest - 1 and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n
+
+
 @torch.no_grad()
 def score_candidates_causal(model, prompt_ids, prompt_mask, candidate_ids, pad_token_id) -> torch.Tensor:
-    """[B, C] sequence log-probs of every candidate after a left-padded prompt, encoded once (KV cache)."""
-    batch, n_cand = prompt_ids.shape[0], len(candidate_ids)
-    cand, cand_labels = pad_candidates(candidate_ids, pad_token_id, prompt_ids.device)
+    """[B, C] sequence log-probs of every candidate after a left-padded prompt, encoded once (KV cache);
+    a prefix shared by the whole batch is encoded once for all of it."""
+    if prompt_ids.shape[0] > 1 and (shared := shared_prefix_length(prompt_ids, prompt_mask)) >= MIN_SHARED_PREFIX:
+        return score_candidates_shared_prefix(model, prompt_ids, prompt_mask, candidate_ids, pad_token_id, shared)
     positions = (prompt_mask.cumsum(dim=1) - 1).clamp(min=0)
     # Only the last prompt position's logits are needed (it predicts each candidate's first token).
     out = model(
         input_ids=prompt_ids, attention_mask=prompt_mask, position_ids=positions, use_cache=True, logits_to_keep=1
     )
-    cache = out.past_key_values
-    cache.batch_repeat_interleave(n_cand)
-    # The last prompt position predicts each candidate's first token.
-    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1).repeat_interleave(n_cand, dim=0)
+    return score_after_prompt(model, out.past_key_values, out.logits[:, -1], prompt_mask, positions[:, -1:] + 1,
+                              candidate_ids, pad_token_id)  # fmt: skip
+
+
+@torch.no_grad()
+def score_candidates_shared_prefix(model, prompt_ids, prompt_mask, candidate_ids, pad_token_id, shared: int):
+    """As score_candidates_causal, with the first `shared` prompt tokens (common to every row) encoded once:
+    the prefix's KV cache is repeated for the rows, each row's own (right-padded) rest follows it."""
+    batch, device = prompt_ids.shape[0], prompt_ids.device
+    rows = [ids[mask.bool()] for ids, mask in zip(prompt_ids, prompt_mask, strict=True)]
+    prefix = rows[0][:shared].unsqueeze(0)
+    cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+    cache.batch_repeat_interleave(batch)
+    rests = [r[shared:] for r in rows]
+    lengths = torch.tensor([len(r) for r in rests], device=device)
+    width = int(lengths.max())
+    rest_ids = torch.full((batch, width), pad_token_id, dtype=torch.long, device=device)
+    rest_mask = torch.zeros((batch, width), dtype=prompt_mask.dtype, device=device)
+    for i, r in enumerate(rests):
+        rest_ids[i, : len(r)], rest_mask[i, : len(r)] = r, 1
+    mask = torch.cat([torch.ones((batch, shared), dtype=prompt_mask.dtype, device=device), rest_mask], dim=1)
+    positions = shared + torch.arange(width, device=device).expand(batch, -1)
+    out = model(input_ids=rest_ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
+    last = out.logits[torch.arange(batch, device=device), lengths - 1]  # each row's own last prompt token
+    start = (shared + lengths).unsqueeze(1)
+    return score_after_prompt(model, out.past_key_values, last, mask, start, candidate_ids, pad_token_id)
+
+
+def score_after_prompt(model, cache, last_logits, prompt_mask, start, candidate_ids, pad_token_id) -> torch.Tensor:
+    """[B, C] candidate log-probs from the prompts' KV cache: `last_logits` [B, V] predict each candidate's first
+    token, `start` [B, 1] is the position the candidates begin at, `prompt_mask` masks the cached positions."""
+    batch, n_cand = last_logits.shape[0], len(candidate_ids)
+    cand, cand_labels = pad_candidates(candidate_ids, pad_token_id, last_logits.device)
+    first = torch.log_softmax(last_logits.float(), dim=-1).repeat_interleave(n_cand, dim=0)
     cand_ids = cand.repeat(batch, 1)
     labels = cand_labels.repeat(batch, 1)
     first_logprob = first.gather(1, cand_ids[:, :1]).squeeze(1)
     if cand_ids.shape[1] == 1:
         return first_logprob.view(batch, n_cand)
+    cache.batch_repeat_interleave(n_cand)
     mask = torch.cat([prompt_mask.repeat_interleave(n_cand, dim=0), (labels != IGNORE_INDEX).long()], dim=1)
-    start = positions[:, -1:].repeat_interleave(n_cand, dim=0) + 1
-    cand_positions = start + torch.arange(cand_ids.shape[1], device=cand_ids.device)
+    cand_positions = start.repeat_interleave(n_cand, dim=0) + torch.arange(cand_ids.shape[1], device=cand_ids.device)
     rest = model(
         input_ids=cand_ids[:, :-1],
         attention_mask=mask[:, :-1],

@@ -144,3 +144,22 @@ def test_iw_sft_weight_is_the_clamped_gap_to_the_start_model():
     torch.testing.assert_close(
         w, torch.tensor([1.0, float(torch.exp(torch.tensor(-0.1))), 2.0, 0.5]), atol=1e-5, rtol=1e-5
     )
+
+
+def test_shared_prefix_scoring_equals_scoring_each_prompt_whole(monkeypatch):
+    """Prompts that share a long prefix (a document and its pairs) give the same scores from one encoding of it."""
+    from atlantis.models import decoding
+
+    module, dm = build("causal")
+    module.eval()
+    pad, cands = module.tokenizer.pad_token_id, module.label_token_ids
+    document = dm.features["validation"][0]["prompt_ids"] * 2  # a long shared part, then each row's own
+    rows = [document + f["prompt_ids"][-n:] for f, n in zip(dm.features["validation"][1:5], (3, 7, 1, 5), strict=True)]
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    assert decoding.shared_prefix_length(ids, mask) >= max(decoding.MIN_SHARED_PREFIX, len(document))
+    shared = decoding.score_candidates_causal(module.model, ids, mask, cands, pad)
+    monkeypatch.setattr(decoding, "MIN_SHARED_PREFIX", 10_000)  # the plain path: every prompt encoded whole
+    whole = decoding.score_candidates_causal(module.model, ids, mask, cands, pad)
+    torch.testing.assert_close(shared, whole, atol=1e-4, rtol=1e-4)
