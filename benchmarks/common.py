@@ -190,3 +190,22 @@ def merge_results(path: Path, key: str, value) -> None:
     data[key] = value
     data["machine"] = machine()
     atomic_write_json(path, data)
+
+
+def fit_steps(module, batches, skip: int = 0, accelerator: str = "cpu"):
+    """Lightning fit over exactly these batches (no validation, logging or checkpoints), each step timed."""
+    timer = StepTimer(skip)
+    trainer = L.Trainer(
+        max_steps=len(batches),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+        accelerator=accelerator,
+    )
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    return timer, trainer

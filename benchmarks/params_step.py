@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import RESULTS, StepTimer, build_shape, merge_results, peak_rss_mb, reset_peak_rss
+from benchmarks.common import RESULTS, build_shape, fit_steps, merge_results, peak_rss_mb, reset_peak_rss
 
 LR = 4e-4
 VARIANTS = {
@@ -82,8 +82,6 @@ def optimizer_state_bytes(optimizer) -> int:
 
 
 def run_atlantis(name: str, model, tokenizer, batches, dm) -> dict:
-    import lightning as L
-
     from atlantis.data.tokenization import target_ids
     from atlantis.models.module import RelationLM
 
@@ -105,20 +103,7 @@ def run_atlantis(name: str, model, tokenizer, batches, dm) -> dict:
     prepare_s, prepare_peak_mb = time.perf_counter() - start, peak_rss_mb()
     loaded_mb = current_rss_mb()
     reset_peak_rss()
-    timer = StepTimer(skip=2)
-    trainer = L.Trainer(
-        max_steps=len(batches),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=1.0,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=[timer],
-        accelerator="cpu",
-    )
-    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    timer, trainer = fit_steps(module, batches, skip=2)
     return {
         "step_s": timer.mean(),
         "peak_rss_mb": peak_rss_mb(),

@@ -10,10 +10,9 @@ import argparse
 import copy
 import time
 
-import lightning as L
 import torch
 
-from benchmarks.common import RESULTS, StepTimer, build_shape, datamodule, merge_results, tokenizer_and_examples
+from benchmarks.common import RESULTS, build_shape, datamodule, fit_steps, merge_results, tokenizer_and_examples
 
 
 def bare_loop(model, kind, batches, lr, warmup) -> list[float]:
@@ -40,21 +39,7 @@ def bare_loop(model, kind, batches, lr, warmup) -> list[float]:
 
 
 def lightning_loop(module, batches) -> list[float]:
-    timer = StepTimer()
-    trainer = L.Trainer(
-        max_steps=len(batches),
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=1.0,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        callbacks=[timer],
-        accelerator="cpu",
-    )
-    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
-    return timer.times
+    return fit_steps(module, batches)[0].times
 
 
 def measure(shape: str, steps: int, batch_size: int, trainable_layers: int | None) -> dict:

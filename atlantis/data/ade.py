@@ -10,14 +10,13 @@ together). Instance ids use the corpus' `orig_id`, so they are the same in every
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from atlantis.data.conll04 import NO_RELATION, sentence_to_examples
 from atlantis.data.examples import DatasetFormatError, RelationExample
-from atlantis.data.readers import DatasetReader, DatasetSplits
+from atlantis.data.readers import DatasetReader, DatasetSplits, read_json_array
 
 RELATION = "Adverse-Effect"
 HUB_ID = "ade-benchmark-corpus/ade_corpus_v2"
@@ -25,14 +24,7 @@ FOLDS = 10
 
 
 def read_sentences(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise FileNotFoundError(f"ADE file not found: {path}")
-    try:
-        sentences = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DatasetFormatError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from err
-    if not isinstance(sentences, list):
-        raise DatasetFormatError(f"{path}: expected a JSON array of SpERT sentences")
+    sentences = read_json_array(path, "ADE")
     for index, sentence in enumerate(sentences):
         if not isinstance(sentence, dict) or "orig_id" not in sentence:
             raise DatasetFormatError(

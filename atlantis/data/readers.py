@@ -6,9 +6,11 @@ and a config file, nothing else.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -78,3 +80,17 @@ class DatasetReader:
     def load(self, seed: int) -> DatasetSplits:
         """The clean splits (a seeded validation carve where the release has none)."""
         raise NotImplementedError
+
+
+def read_json_array(path: Path, what: str) -> list:
+    """A dataset file holding one JSON array; a missing or malformed file names itself and the position."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DatasetFormatError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from err
+    if not isinstance(data, list):
+        raise DatasetFormatError(f"{path}: expected a JSON array, got {type(data).__name__}")
+    return data

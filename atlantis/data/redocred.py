@@ -17,20 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from atlantis.data.examples import DatasetFormatError, RelationExample
-from atlantis.data.readers import DatasetReader, DatasetSplits
+from atlantis.data.readers import DatasetReader, DatasetSplits, read_json_array
 
 NO_RELATION = "no relation"
 HUB_ID = "tonytan48/Re-DocRED"
 
 
 def read_documents(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise FileNotFoundError(f"Re-DocRED file not found: {path}")
-    try:
-        documents = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DatasetFormatError(f"{path}:{err.lineno}:{err.colno}: malformed JSON ({err.msg})") from err
-    for i, doc in enumerate(documents if isinstance(documents, list) else [None]):
+    documents = read_json_array(path, "Re-DocRED")
+    for i, doc in enumerate(documents):
         if not isinstance(doc, dict) or not {"title", "sents", "vertexSet"} <= doc.keys():
             raise DatasetFormatError(f"{path} document {i}: expected an object with title, sents, vertexSet, labels")
         for label in doc.get("labels", []):
