@@ -17,6 +17,7 @@ import numpy as np
 from atlantis.data.conll04 import NO_RELATION, sentence_to_examples
 from atlantis.data.examples import DatasetFormatError, RelationExample
 from atlantis.data.readers import DatasetReader, DatasetSplits, read_json_array
+from atlantis.eval.extraction import pairs_target
 
 RELATION = "Adverse-Effect"
 HUB_ID = "ade-benchmark-corpus/ade_corpus_v2"
@@ -49,14 +50,51 @@ def pair_examples(sentences: list[dict], split: str, path: Path) -> list[Relatio
     return examples
 
 
+def entity_text(tokens: list[str], entity: dict) -> str:
+    return " ".join(tokens[entity["start"] : entity["end"]])
+
+
+def sentence_examples(sentences: list[dict], path: Path) -> list[RelationExample]:
+    """One instance per sentence: its plain text, and as label the text of its (drug, effect) pairs."""
+    examples = []
+    for index, sentence in enumerate(sentences):
+        where = f"{path} record {index}"
+        try:
+            tokens, entities = sentence["tokens"], sentence["entities"]
+            pairs = [
+                (entity_text(tokens, entities[r["tail"]]), entity_text(tokens, entities[r["head"]]))
+                for r in sentence["relations"]
+            ]
+        except (KeyError, IndexError, TypeError) as err:
+            raise DatasetFormatError(
+                f"{where}: expected tokens, entities (start, end) and relations (head, tail) indexing them ({err!r})"
+            ) from err
+        target = pairs_target(pairs)  # head = the effect, tail = the drug in every ADE relation
+        examples.append(RelationExample(f"ade-{sentence['orig_id']}", " ".join(tokens), "", "", target, target))
+    return examples
+
+
+FRAMINGS = ("pairs", "end_to_end")
+
+
 class ADEReader(DatasetReader):
     """ADE fold `fold` (0-9) from SpERT's files; `val_fraction` of its training sentences carved as validation."""
 
     name = "ade"
     env_subdir = "ade"
 
-    def __init__(self, data_dir: str | None = None, hub_id: str = HUB_ID, fold: int = 0, val_fraction: float = 0.1):
+    def __init__(
+        self,
+        data_dir: str | None = None,
+        hub_id: str = HUB_ID,
+        fold: int = 0,
+        val_fraction: float = 0.1,
+        framing: str = "pairs",
+    ):
         super().__init__(data_dir, hub_id)
+        if framing not in FRAMINGS:
+            raise ValueError(f"ADE framing must be one of {FRAMINGS}, got {framing!r}")
+        self.framing = framing
         if not 0 <= int(fold) < FOLDS:
             raise ValueError(f"ADE has folds 0-{FOLDS - 1}, got fold={fold}")
         if not 0 < val_fraction < 1:
@@ -78,6 +116,18 @@ class ADEReader(DatasetReader):
         val_index = set(order[:n_val].tolist())
         train = [s for i, s in enumerate(train_sentences) if i not in val_index]
         val = [s for i, s in enumerate(train_sentences) if i in val_index]
+        info = {"data_dir": data_dir, "fold": self.fold, "validation_sentences": n_val, "framing": self.framing}
+        if self.framing == "end_to_end":
+            return DatasetSplits(
+                self.name,
+                [],
+                sentence_examples(train, train_path),
+                sentence_examples(val, train_path),
+                sentence_examples(read_sentences(test_path), test_path),
+                None,
+                info,
+                task="extraction",
+            )
         return DatasetSplits(
             self.name,
             [RELATION, NO_RELATION],
@@ -85,5 +135,5 @@ class ADEReader(DatasetReader):
             pair_examples(val, "validation", train_path),
             pair_examples(read_sentences(test_path), "test", test_path),
             NO_RELATION,
-            {"data_dir": data_dir, "fold": self.fold, "validation_sentences": n_val},
+            info,
         )

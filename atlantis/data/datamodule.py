@@ -88,6 +88,8 @@ class Collator:
             "index": torch.tensor([f["index"] for f in features], dtype=torch.long),
             "ids": [f["id"] for f in features],
         }
+        if "target_text" in features[0]:  # end-to-end extraction: the gold answers, for the metric
+            batch["target_text"] = [f["target_text"] for f in features]
         for name in self.columns:
             batch[name] = torch.tensor([f.get(name, 0.0) for f in features], dtype=torch.float64)
         if self.kind == "causal":
@@ -139,6 +141,10 @@ class RelationDataModule(L.LightningDataModule):
         self.builder = PromptBuilder(
             kind, splits.labels, tokenizer, prompt_template, list_labels, use_chat_template, entity_markers
         )
+        if shots and splits.task == "extraction" and demo_selection == "stratified":
+            raise ValueError(
+                "few-shot end-to-end extraction has no classes to stratify: use prompt.demo_selection=knn"
+            )
         if shots:  # few-shot prompting: demonstrations precede every prompt (train, validation and test alike)
             pool = demo_pool_examples(splits.train, splits.validation, demo_pool)
             self.builder.demonstrations = Demonstrations(pool, splits.labels, shots, demo_selection, seed)
@@ -160,7 +166,10 @@ class RelationDataModule(L.LightningDataModule):
             by_id = {e.id: e for e in examples}
             for index, feature in enumerate(encoded.features):
                 example = by_id[feature["id"]]
-                feature.update(index=index, label_index=label_to_index[example.label], weight=1.0)
+                if self.splits.task == "extraction":  # the target text is the gold answer; no label index
+                    feature.update(index=index, label_index=-1, weight=1.0, target_text=example.label)
+                else:
+                    feature.update(index=index, label_index=label_to_index[example.label], weight=1.0)
             self.features[name] = encoded.features
             self.stats[name] = {
                 "n_examples": len(examples),

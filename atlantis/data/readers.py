@@ -30,6 +30,9 @@ class DatasetSplits:
     test: list[RelationExample]
     negative_label: str | None = None  # excluded from the official / micro scores ("Other", "no_relation")
     info: dict = field(default_factory=dict)
+    # "classification": the label is one of `labels`; "extraction": the label is the text of the sentence's
+    # relations (atlantis.eval.extraction), generated and parsed, and `labels` is empty.
+    task: str = "classification"
 
     def split(self, name: str) -> list[RelationExample]:
         return {"train": self.train, "validation": self.validation, "test": self.test}[name]

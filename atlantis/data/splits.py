@@ -34,10 +34,18 @@ def build_splits(
     """Load, subsample and corrupt: the examples a job trains, selects and tests on."""
     check_rate(noise_rate)
     splits = reader.load(seed).check_not_empty()
+    if splits.task == "extraction" and noise_rate:
+        raise ValueError(
+            f"dataset {splits.name!r} is framed as end-to-end extraction, which has no label-noise kind: "
+            "set noise=0, or use the classifier framing to inject noise"
+        )
     splits.train = subsample(splits.train, max_train_examples, seed)
     splits.validation = subsample(splits.validation, max_val_examples, seed + 1)
     splits.test = subsample(splits.test, max_test_examples, seed + 2)
     noise_seed = seed if noise_seed is None else noise_seed
+    splits.info.update(noise_rate=noise_rate, noise_kind=noise_kind, noise_seed=noise_seed)
+    if splits.task == "extraction":
+        return splits
     options = dict(noise_options or {})
     if noise_kind == "incomplete":  # missing labels turn into the dataset's negative label
         options.setdefault("negative", splits.negative_label)
@@ -47,5 +55,4 @@ def build_splits(
         splits.validation = inject_noise(
             splits.validation, noise_rate, noise_kind, splits.labels, noise_seed + 10_007, **options
         )
-    splits.info.update(noise_rate=noise_rate, noise_kind=noise_kind, noise_seed=noise_seed)
     return splits

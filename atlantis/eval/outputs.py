@@ -24,6 +24,27 @@ def write_predictions(path: Path, records: list[dict], examples_by_id: dict, lab
     atomic_write_jsonl(path, rows)
 
 
+def write_extractions(path: Path, records: list[dict], examples_by_id: dict) -> None:
+    """End-to-end extraction: the generated text, its parsed pairs and invalid lines, beside the gold pairs."""
+    from atlantis.eval.extraction import parse_pairs
+
+    rows = []
+    for r in records:
+        predicted, _, invalid = parse_pairs(r["raw"])
+        gold, _, _ = parse_pairs(r["gold"])
+        rows.append(
+            {
+                "id": r["id"],
+                "text": examples_by_id[r["id"]].text,
+                "gold": sorted(gold),
+                "predicted": sorted(predicted),
+                "invalid_lines": invalid,
+                "raw": r["raw"],
+            }
+        )
+    atomic_write_jsonl(path, rows)
+
+
 def write_confusion(run_dir: Path, matrix: list[list[int]], labels: list[str], title: str) -> None:
     """confusion_matrix.csv (rows gold, columns predicted, last column invalid) and a PNG heat map."""
     columns = list(labels) + ["<invalid>"]

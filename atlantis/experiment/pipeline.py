@@ -17,7 +17,7 @@ from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.prompts import DEFAULT_TEMPLATE
 from atlantis.data.splits import build_splits
 from atlantis.data.tokenization import target_ids
-from atlantis.eval.outputs import write_confusion, write_predictions
+from atlantis.eval.outputs import write_confusion, write_extractions, write_predictions
 from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import (
@@ -151,6 +151,7 @@ def make_module(
         cache_dir=cfg["paths"]["cache_dir"],
         tokenizer_object=tokenizer,
         step_weighting=step_weighting,
+        task=datamodule.splits.task,
     )
 
 
@@ -393,15 +394,20 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     report = module.test_report
     labels = datamodule.labels
     examples_by_id = {e.id: e for e in datamodule.splits.test}
-    write_predictions(run_dir / "predictions.jsonl", module.eval_records["test"], examples_by_id, labels)
-    write_confusion(
-        run_dir,
-        report["confusion_matrix"],
-        labels,
-        f"{cfg['run_name']} test (official F1 {report['f1_official']:.4f})",
-    )
+    if module.task == "extraction":
+        write_extractions(run_dir / "predictions.jsonl", module.eval_records["test"], examples_by_id)
+    else:
+        write_predictions(run_dir / "predictions.jsonl", module.eval_records["test"], examples_by_id, labels)
+        write_confusion(
+            run_dir,
+            report["confusion_matrix"],
+            labels,
+            f"{cfg['run_name']} test (official F1 {report['f1_official']:.4f})",
+        )
     best_val = checkpoint.best_model_score
     metrics = {f"test/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")}
+    if module.task == "extraction":  # string-strict pair scores
+        metrics.update({f"test/{k}": report[k] for k in ("precision", "recall", "invalid_lines", "generated_lines")})
     metrics.update(
         {
             "val/best_f1": float(best_val) if best_val is not None else None,

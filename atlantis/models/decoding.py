@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from atlantis.models.loss import IGNORE_INDEX, token_nll
@@ -18,6 +20,18 @@ def pad_candidates(candidate_ids: list[list[int]], pad_token_id: int, device) ->
     return ids, labels
 
 
+# The candidate stage runs prompt x candidate rows (each with its prompt's KV cache or encoder states); at most this
+# many at a time, so memory stays flat in the label count: Re-DocRED's 97 labels x 32 prompts of ~400 tokens
+# would otherwise repeat the cache 3,104 times (~57 GB for SmolLM2-135M in float32).
+MAX_CANDIDATE_ROWS = 256
+
+
+def candidate_chunks(n_prompts: int, n_candidates: int, max_rows: int | None = None) -> list[range]:
+    """Consecutive candidate ranges whose prompt x candidate rows stay within `max_rows` (one candidate at least)."""
+    per_chunk = max(1, (max_rows or MAX_CANDIDATE_ROWS) // max(1, n_prompts))
+    return [range(i, min(i + per_chunk, n_candidates)) for i in range(0, n_candidates, per_chunk)]
+
+
 def score_candidates(model, kind: str, batch: dict, candidate_ids: list[list[int]], pad_token_id: int) -> torch.Tensor:
     """[B, C] sequence log-probs of every candidate label for a collated batch, seq2seq or decoder-only."""
     if kind == "seq2seq":
@@ -32,18 +46,22 @@ def score_candidates(model, kind: str, batch: dict, candidate_ids: list[list[int
 @torch.no_grad()
 def score_candidates_seq2seq(model, input_ids, attention_mask, candidate_ids, pad_token_id) -> torch.Tensor:
     """[B, C] sequence log-probs of every candidate; each prompt goes through the encoder once."""
-    batch, n_cand = input_ids.shape[0], len(candidate_ids)
-    cand, cand_labels = pad_candidates(candidate_ids, pad_token_id, input_ids.device)
+    batch = input_ids.shape[0]
     encoder_out = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
-    hidden = encoder_out.last_hidden_state.repeat_interleave(n_cand, dim=0)
-    labels = cand_labels.repeat(batch, 1)
-    out = model(
-        encoder_outputs=(hidden,),
-        attention_mask=attention_mask.repeat_interleave(n_cand, dim=0),
-        labels=labels,
-        use_cache=False,
-    )
-    return -token_nll(out.logits, labels).sum(dim=-1).view(batch, n_cand)
+    scores = []
+    for chunk in candidate_chunks(batch, len(candidate_ids)):
+        n_cand = len(chunk)
+        _, cand_labels = pad_candidates([candidate_ids[i] for i in chunk], pad_token_id, input_ids.device)
+        hidden = encoder_out.last_hidden_state.repeat_interleave(n_cand, dim=0)
+        labels = cand_labels.repeat(batch, 1)
+        out = model(
+            encoder_outputs=(hidden,),
+            attention_mask=attention_mask.repeat_interleave(n_cand, dim=0),
+            labels=labels,
+            use_cache=False,
+        )
+        scores.append(-token_nll(out.logits, labels).sum(dim=-1).view(batch, n_cand))
+    return torch.cat(scores, dim=1)
 
 
 # Prompts of a batch that share at least this many leading tokens (a document and its pairs, few-shot
@@ -103,6 +121,18 @@ def score_candidates_shared_prefix(model, prompt_ids, prompt_mask, candidate_ids
 def score_after_prompt(model, cache, last_logits, prompt_mask, start, candidate_ids, pad_token_id) -> torch.Tensor:
     """[B, C] candidate log-probs from the prompts' KV cache: `last_logits` [B, V] predict each candidate's first
     token, `start` [B, 1] is the position the candidates begin at, `prompt_mask` masks the cached positions."""
+    chunks = candidate_chunks(last_logits.shape[0], len(candidate_ids))
+    scores = []
+    for chunk in chunks:
+        # The prompts' cache is repeated per chunk; a copy unless this is the only (or last) chunk.
+        chunk_cache = cache if chunk is chunks[-1] else copy.deepcopy(cache)
+        chunk_ids = [candidate_ids[i] for i in chunk]
+        scores.append(score_chunk(model, chunk_cache, last_logits, prompt_mask, start, chunk_ids, pad_token_id))
+    return torch.cat(scores, dim=1)
+
+
+def score_chunk(model, cache, last_logits, prompt_mask, start, candidate_ids, pad_token_id) -> torch.Tensor:
+    """score_after_prompt for one chunk of candidates; `cache` is consumed (repeated in place)."""
     batch, n_cand = last_logits.shape[0], len(candidate_ids)
     cand, cand_labels = pad_candidates(candidate_ids, pad_token_id, last_logits.device)
     first = torch.log_softmax(last_logits.float(), dim=-1).repeat_interleave(n_cand, dim=0)

@@ -7,6 +7,7 @@ import logging
 import lightning as L
 import torch
 
+from atlantis.eval.extraction import extraction_report
 from atlantis.eval.metrics import classification_report
 from atlantis.eval.parsing import parse_generation
 from atlantis.models.decoding import generate_ids, score_candidates
@@ -57,11 +58,17 @@ class RelationLM(L.LightningModule):
         tokenizer_object=None,
         model_object=None,
         step_weighting=None,
+        task: str = "classification",
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["tokenizer_object", "model_object", "step_weighting"])
         if decoder not in ("label_scoring", "generate"):
             raise ValueError(f"decoder must be 'label_scoring' or 'generate', got {decoder!r}")
+        if task not in ("classification", "extraction"):
+            raise ValueError(f"task must be 'classification' or 'extraction', got {task!r}")
+        if task == "extraction" and decoder != "generate":
+            raise ValueError("end-to-end extraction has no closed label set to score: set eval.decoder=generate")
+        self.task = task
         self.tokenizer = tokenizer_object if tokenizer_object is not None else load_tokenizer(tokenizer)
         self.kind = kind
         self.labels = list(labels)
@@ -128,10 +135,16 @@ class RelationLM(L.LightningModule):
             return best, [self.labels[i] for i in best]
         out = generate_ids(self.model, self.kind, batch, self.hparams.max_new_tokens, pad_id, eos_id)
         texts = self.tokenizer.batch_decode(out, skip_special_tokens=True)
+        if self.task == "extraction":  # parsed with the gold answers when the epoch's report is made
+            return [-1] * len(texts), texts
         return [parse_generation(t, self.labels) for t in texts], texts
 
     def _eval_step(self, batch: dict, stage: str) -> None:
         predicted, raw = self.predict_labels(batch)
+        if self.task == "extraction":
+            for example_id, gold_text, text in zip(batch["ids"], batch["target_text"], raw, strict=True):
+                self.eval_records[stage].append({"id": example_id, "gold": gold_text, "raw": text})
+            return
         gold = batch["label_index"].tolist()
         for example_id, p, g, r in zip(batch["ids"], predicted, gold, raw, strict=True):
             self.eval_records[stage].append({"id": example_id, "gold": g, "pred": p, "raw": r})
@@ -167,9 +180,12 @@ class RelationLM(L.LightningModule):
 
     def _log_report(self, stage: str) -> dict:
         records = self.eval_records[stage]
-        report = classification_report(
-            [r["gold"] for r in records], [r["pred"] for r in records], self.labels, self.hparams.negative_label
-        )
+        if self.task == "extraction":
+            report = extraction_report([r["gold"] for r in records], [r["raw"] for r in records])
+        else:
+            report = classification_report(
+                [r["gold"] for r in records], [r["pred"] for r in records], self.labels, self.hparams.negative_label
+            )
         metrics = {
             f"{stage}/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")
         }

@@ -87,3 +87,29 @@ def test_an_ade_job_runs_offline_on_the_tiny_pair(ade_dir, tmp_path):
     metrics = run_job(cfg, tmp_path / "run")
     assert metrics["config"]["dataset"] == "ade" and 0 <= metrics["test/f1_official"] <= 1
     assert metrics["test/f1_official"] == metrics["test/f1_micro"]  # one relation: both are its F1
+
+
+def test_end_to_end_framing_one_instance_per_sentence_with_every_relation(ade_dir):
+    from atlantis.eval.extraction import parse_pairs
+
+    sentences = read_sentences(ade_dir / "ade_full.json")
+    splits = ADEReader(str(ade_dir), fold=3, framing="end_to_end").load(seed=0)
+    examples = splits.train + splits.validation + splits.test
+    assert splits.task == "extraction" and len(examples) == len(sentences) == 4_272
+    assert len({e.id for e in examples}) == 4_272
+    # every relation is in its sentence's target, as (drug string, effect string); equal strings count once
+    want = sum(
+        len({(" ".join(s["tokens"][s["entities"][r["tail"]]["start"] : s["entities"][r["tail"]]["end"]]),
+              " ".join(s["tokens"][s["entities"][r["head"]]["start"] : s["entities"][r["head"]]["end"]]))
+             for r in s["relations"]})
+        for s in sentences
+    )  # fmt: skip
+    assert sum(len(parse_pairs(e.label)[0]) for e in examples) == want
+    assert 6_500 < want <= 6_821
+
+
+def test_end_to_end_framing_refuses_label_noise(ade_dir):
+    from atlantis.data.splits import build_splits
+
+    with pytest.raises(ValueError, match="no label-noise kind"):
+        build_splits(ADEReader(str(ade_dir), framing="end_to_end"), noise_rate=0.2)

@@ -163,3 +163,26 @@ def test_shared_prefix_scoring_equals_scoring_each_prompt_whole(monkeypatch):
     monkeypatch.setattr(decoding, "MIN_SHARED_PREFIX", 10_000)  # the plain path: every prompt encoded whole
     whole = decoding.score_candidates_causal(module.model, ids, mask, cands, pad)
     torch.testing.assert_close(shared, whole, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+@pytest.mark.parametrize("shared_prefix", [False, True])
+def test_candidates_scored_in_chunks_give_the_same_scores(monkeypatch, kind, shared_prefix):
+    """The candidate stage in chunks (bounded memory at 97 labels) scores exactly as all candidates at once."""
+    from atlantis.models import decoding
+
+    module, dm = build(kind)
+    module.eval()
+    batch = dm.collator(dm.features["validation"][:4])
+    pad, cands = module.tokenizer.pad_token_id, module.label_token_ids
+    assert len(decoding.candidate_chunks(4, len(cands), max_rows=4)) == len(cands)  # one candidate per chunk
+    if shared_prefix and kind == "causal":
+        prefix = dm.features["validation"][0]["prompt_ids"] * 3
+        rows = [prefix + f["prompt_ids"] for f in dm.features["validation"][1:5]]
+        width = max(len(r) for r in rows)
+        batch["prompt_ids"] = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
+        batch["prompt_attention_mask"] = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
+    whole = decoding.score_candidates(module.model, kind, batch, cands, pad)
+    monkeypatch.setattr(decoding, "MAX_CANDIDATE_ROWS", 4)
+    chunked = decoding.score_candidates(module.model, kind, batch, cands, pad)
+    torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=1e-4)
