@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import torch
 
 from atlantis.models.loss import IGNORE_INDEX, token_nll
@@ -33,7 +31,9 @@ def candidate_chunks(n_prompts: int, n_candidates: int, max_rows: int | None = N
 
 
 def score_candidates(model, kind: str, batch: dict, candidate_ids: list[list[int]], pad_token_id: int) -> torch.Tensor:
-    """[B, C] sequence log-probs of every candidate label for a collated batch, seq2seq or decoder-only."""
+    """[B, C] sequence log-probs of every candidate label for a collated batch, seq2seq or decoder-only.
+
+    Differentiable (a label-set loss trains through it): evaluation callers run it under torch.no_grad."""
     if kind == "seq2seq":
         return score_candidates_seq2seq(
             model, batch["input_ids"], batch["attention_mask"], candidate_ids, pad_token_id
@@ -43,7 +43,6 @@ def score_candidates(model, kind: str, batch: dict, candidate_ids: list[list[int
     )
 
 
-@torch.no_grad()
 def score_candidates_seq2seq(model, input_ids, attention_mask, candidate_ids, pad_token_id) -> torch.Tensor:
     """[B, C] sequence log-probs of every candidate; each prompt goes through the encoder once."""
     batch = input_ids.shape[0]
@@ -79,7 +78,6 @@ def shared_prefix_length(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) ->
     return n
 
 
-@torch.no_grad()
 def score_candidates_causal(model, prompt_ids, prompt_mask, candidate_ids, pad_token_id) -> torch.Tensor:
     """[B, C] sequence log-probs of every candidate after a left-padded prompt, encoded once (KV cache);
     a prefix shared by the whole batch is encoded once for all of it."""
@@ -94,7 +92,6 @@ def score_candidates_causal(model, prompt_ids, prompt_mask, candidate_ids, pad_t
                               candidate_ids, pad_token_id)  # fmt: skip
 
 
-@torch.no_grad()
 def score_candidates_shared_prefix(model, prompt_ids, prompt_mask, candidate_ids, pad_token_id, shared: int):
     """As score_candidates_causal, with the first `shared` prompt tokens (common to every row) encoded once:
     the prefix's KV cache is repeated for the rows, each row's own (right-padded) rest follows it."""
@@ -121,13 +118,16 @@ def score_candidates_shared_prefix(model, prompt_ids, prompt_mask, candidate_ids
 def score_after_prompt(model, cache, last_logits, prompt_mask, start, candidate_ids, pad_token_id) -> torch.Tensor:
     """[B, C] candidate log-probs from the prompts' KV cache: `last_logits` [B, V] predict each candidate's first
     token, `start` [B, 1] is the position the candidates begin at, `prompt_mask` masks the cached positions."""
-    chunks = candidate_chunks(last_logits.shape[0], len(candidate_ids))
+    # Each chunk repeats the prompts' cache and extends it; the prompts' own key/value tensors are never written
+    # (repeat and concatenation make new ones), so restoring the references gives the next chunk a clean cache,
+    # without a copy and without breaking autograd when a label-set loss trains through this.
+    prompt_layers = [(layer.keys, layer.values) for layer in cache.layers]
     scores = []
-    for chunk in chunks:
-        # The prompts' cache is repeated per chunk; a copy unless this is the only (or last) chunk.
-        chunk_cache = cache if chunk is chunks[-1] else copy.deepcopy(cache)
+    for chunk in candidate_chunks(last_logits.shape[0], len(candidate_ids)):
+        for layer, (keys, values) in zip(cache.layers, prompt_layers, strict=True):
+            layer.keys, layer.values = keys, values
         chunk_ids = [candidate_ids[i] for i in chunk]
-        scores.append(score_chunk(model, chunk_cache, last_logits, prompt_mask, start, chunk_ids, pad_token_id))
+        scores.append(score_chunk(model, cache, last_logits, prompt_mask, start, chunk_ids, pad_token_id))
     return torch.cat(scores, dim=1)
 
 

@@ -9,6 +9,7 @@ import torch
 
 from atlantis.eval.extraction import extraction_report
 from atlantis.eval.metrics import classification_report
+from atlantis.methods.ssr_pu import relations_above_threshold
 from atlantis.eval.parsing import parse_generation
 from atlantis.models.decoding import generate_ids, score_candidates
 from atlantis.models.forward import example_nll
@@ -106,6 +107,8 @@ class RelationLM(L.LightningModule):
         return example_nll(self.model, self.kind, batch)[0]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        if hasattr(self.step_weighting, "label_set_loss"):  # a loss on every label's score (SSR-PU)
+            return self.label_set_step(batch)
         nll, n_targets = example_nll(self.model, self.kind, batch)
         weights = batch["weight"]
         if self.step_weighting is not None:
@@ -119,6 +122,16 @@ class RelationLM(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/nll", nll.mean(), batch_size=size)
         self.log("train/weight_mean", weights.mean(), batch_size=size)
+        return loss
+
+    def label_set_step(self, batch: dict) -> torch.Tensor:
+        if self.hparams.negative_label not in self.labels:
+            raise ValueError("a label-set loss (SSR-PU) needs the dataset's negative label as its threshold")
+        pad_id = self.tokenizer.pad_token_id
+        scores = score_candidates(self.model, self.kind, batch, self.label_token_ids, pad_id)
+        negative = self.labels.index(self.hparams.negative_label)
+        loss = self.step_weighting.label_set_loss(scores, batch["label_index"], negative)
+        self.log("train/loss", loss, prog_bar=True, batch_size=scores.shape[0])
         return loss
 
     # ---- evaluation -------------------------------------------------------------------------
@@ -152,9 +165,9 @@ class RelationLM(L.LightningModule):
             # Multi-label pairs (document-level RE): every relation scoring above the negative label (SSR-PU's
             # threshold rule), not only the best one.
             negative = self.labels.index(self.hparams.negative_label)
-            above = self.last_scores > self.last_scores[:, negative : negative + 1]
-            for record, row in zip(self.eval_records[stage][-len(predicted) :], above.tolist(), strict=True):
-                record["relations"] = [i for i, keep in enumerate(row) if keep]
+            above = relations_above_threshold(self.last_scores, negative)
+            for record, relations in zip(self.eval_records[stage][-len(predicted) :], above, strict=True):
+                record["relations"] = relations
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step(batch, "val")
