@@ -9,8 +9,8 @@ import torch
 
 from atlantis.eval.extraction import extraction_report
 from atlantis.eval.metrics import classification_report
-from atlantis.methods.ssr_pu import relations_above_threshold
 from atlantis.eval.parsing import parse_generation
+from atlantis.methods.ssr_pu import relations_above_threshold
 from atlantis.models.decoding import generate_ids, score_candidates
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
