@@ -18,10 +18,10 @@ def pad_candidates(candidate_ids: list[list[int]], pad_token_id: int, device) ->
     return ids, labels
 
 
-# The candidate stage runs prompt x candidate rows (each with its prompt's KV cache or encoder states); at most this
-# many at a time, so memory stays flat in the label count: Re-DocRED's 97 labels x 32 prompts of ~400 tokens
-# would otherwise repeat the cache 3,104 times (~57 GB for SmolLM2-135M in float32).
-MAX_CANDIDATE_ROWS = 256
+# The candidate stage scores prompt x candidate pairs, at most this many at a time, so memory stays flat in the
+# label count (Re-DocRED: 97 labels x 32 prompts). Decoder-only: the candidates are packed after each prompt
+# (logits [B, chunk tokens, V]); seq2seq: the encoder states are repeated per candidate.
+MAX_CANDIDATE_ROWS = 1024
 
 
 def candidate_chunks(n_prompts: int, n_candidates: int, max_rows: int | None = None) -> list[range]:
@@ -132,27 +132,35 @@ def score_after_prompt(model, cache, last_logits, prompt_mask, start, candidate_
 
 
 def score_chunk(model, cache, last_logits, prompt_mask, start, candidate_ids, pad_token_id) -> torch.Tensor:
-    """score_after_prompt for one chunk of candidates; `cache` is consumed (repeated in place)."""
-    batch, n_cand = last_logits.shape[0], len(candidate_ids)
-    cand, cand_labels = pad_candidates(candidate_ids, pad_token_id, last_logits.device)
-    first = torch.log_softmax(last_logits.float(), dim=-1).repeat_interleave(n_cand, dim=0)
-    cand_ids = cand.repeat(batch, 1)
-    labels = cand_labels.repeat(batch, 1)
-    first_logprob = first.gather(1, cand_ids[:, :1]).squeeze(1)
-    if cand_ids.shape[1] == 1:
-        return first_logprob.view(batch, n_cand)
-    cache.batch_repeat_interleave(n_cand)
-    mask = torch.cat([prompt_mask.repeat_interleave(n_cand, dim=0), (labels != IGNORE_INDEX).long()], dim=1)
-    cand_positions = start.repeat_interleave(n_cand, dim=0) + torch.arange(cand_ids.shape[1], device=cand_ids.device)
-    rest = model(
-        input_ids=cand_ids[:, :-1],
-        attention_mask=mask[:, :-1],
-        position_ids=cand_positions[:, :-1],
+    """[B, C] log-probs of one chunk of candidates after the cached prompts.
+
+    The candidates are packed side by side after each prompt, one row per prompt (the prompt's cache is not
+    repeated per candidate): a 4D mask lets each candidate token see its prompt and its own earlier tokens only,
+    and its position continues the prompt's. `cache` is extended by the chunk's tokens."""
+    device, batch = last_logits.device, last_logits.shape[0]
+    first = torch.tensor([c[0] for c in candidate_ids], device=device)
+    scores = torch.log_softmax(last_logits.float(), dim=-1)[:, first]  # each candidate's first token
+    inputs = [(k, j, c[j], c[j + 1]) for k, c in enumerate(candidate_ids) for j in range(len(c) - 1)]
+    if not inputs:
+        return scores
+    owner, offset, token, target = (torch.tensor(column, device=device) for column in zip(*inputs, strict=True))
+    length = len(inputs)
+    sees_own = (owner[:, None] == owner[None, :]) & (offset[None, :] <= offset[:, None])  # [T, T]
+    allowed = torch.cat(
+        [prompt_mask.bool()[:, None, None, :].expand(batch, 1, length, -1), sees_own.expand(batch, 1, -1, -1)], dim=-1
+    )
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+    out = model(
+        input_ids=token.expand(batch, -1),
+        attention_mask=mask,
+        position_ids=start + offset,
         past_key_values=cache,
         use_cache=True,
     )
-    rest_logprob = -token_nll(rest.logits, labels[:, 1:]).sum(dim=-1)
-    return (first_logprob + rest_logprob).view(batch, n_cand)
+    logits = out.logits.float()
+    token_logprob = logits.gather(-1, target.expand(batch, -1)[..., None]).squeeze(-1) - logits.logsumexp(dim=-1)
+    return scores.index_add(1, owner, token_logprob)
 
 
 @torch.no_grad()
