@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred
+	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -112,6 +112,13 @@ sweep-ade: $(STAMP)  ## ADE, 10 folds (mean ± sd over folds), SFT vs ATLANTIS, 
 	$(call SWEEP,ade_folds)
 sweep-redocred: $(STAMP)  ## Re-DocRED, incomplete labels (kappa 0.45), SFT vs ATLANTIS, DocRED F1 / Ign F1 (GPU)
 	$(call SWEEP,redocred)
+smollm2-ade-redocred: $(STAMP)  ## SFT on real SmolLM2: ADE fold 0 (pairs, end-to-end) and a Re-DocRED slice (~1 h)
+	$(PY) run.py -m experiment=smollm2_ade +baseline=sft hydra.sweep.dir=outputs/ade_redocred/ade $(ARGS)
+	$(PY) run.py -m experiment=smollm2_ade_e2e +baseline=sft hydra.sweep.dir=outputs/ade_redocred/ade_e2e $(ARGS)
+	$(PY) run.py -m experiment=smollm2_redocred +baseline=sft hydra.sweep.dir=outputs/ade_redocred/redocred $(ARGS)
+	$(PY) -m atlantis.report outputs/ade_redocred --out docs/ade_redocred
+bench-docred: $(STAMP)  ## Re-DocRED test pairs/s over 97 labels: document prefix once vs whole prompts
+	$(PY) -m benchmarks.docred_pairs $(ARGS)
 sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real SmolLM2, clean labels (~1 hour)
 	$(call SWEEP,params_smollm2)
 

@@ -85,9 +85,11 @@ class ReDocREDReader(DatasetReader):
         n_train_docs: int = 400,
         na_ratio: float = 3.0,
         max_docs: int | None = None,
+        max_test_docs: int | None = None,
     ):
         super().__init__(data_dir, hub_id)
         self.n_train_docs, self.na_ratio, self.max_docs = n_train_docs, na_ratio, max_docs
+        self.max_test_docs = max_test_docs
 
     def documents(self, seed: int) -> dict[str, list[dict]]:
         """The documents of each split (train / validation by the seeded dev split; test), for the metrics."""
@@ -106,6 +108,8 @@ class ReDocREDReader(DatasetReader):
         validation = [dev[i] for i in sorted(order[self.n_train_docs :].tolist())]
         if self.max_docs:  # a slice for CPU runs: the first documents of each split
             train, validation, test = (docs[: self.max_docs] for docs in (train, validation, test))
+        if self.max_test_docs:  # scoring a test document costs ~400 pairs x every label: fewer for CPU runs
+            test = test[: self.max_test_docs]
         return {"train": train, "validation": validation, "test": test}
 
     def load(self, seed: int) -> DatasetSplits:

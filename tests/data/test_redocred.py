@@ -50,3 +50,11 @@ def test_incomplete_turns_exactly_the_drawn_positives_into_no_relation():
     assert [e.id for e in again if e.is_noisy] == [e.id for e in dropped]
     with pytest.raises(ValueError, match="negative label"):
         inject_noise(examples, 0.5, "incomplete", ["P", NO_RELATION], seed=7)
+
+
+def test_a_test_slice_keeps_whole_documents(redocred_dir):
+    reader = ReDocREDReader(str(redocred_dir), max_docs=3, max_test_docs=1)
+    docs = reader.documents(seed=0)
+    assert [len(docs[k]) for k in ("train", "validation", "test")] == [3, 3, 1]
+    n = len(docs["test"][0]["vertexSet"])
+    assert len(reader.load(seed=0).test) == n * (n - 1)  # every ordered pair of the one test document
