@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from atlantis.methods.method import BASELINE
+from atlantis.report.bootstrap import METRICS, Predictions, paired_bootstrap
 from atlantis.utils.io import atomic_write_text
 
 GROUP = ["dataset", "model", "noise_kind", "noise", "method", "reference"]
@@ -95,7 +96,26 @@ def bootstrap_diff(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: int
     return float(a.mean() - b.mean()), *np.percentile(boots, [2.5, 97.5]).tolist()
 
 
-def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
+def example_level_diff(root: Path | None, paired: pd.DataFrame, metric: str) -> tuple[float, float, float] | None:
+    """The paired bootstrap over test examples and seeds, when every paired run left its predictions."""
+    key = metric.removeprefix("test/")
+    if root is None or key not in METRICS:
+        return None
+    pairs = []
+    for run, run_base in zip(paired["run"], paired["run_base"], strict=True):
+        a, b = Predictions.read(root / run), Predictions.read(root / run_base)
+        if a is None or b is None or a.ids != b.ids:
+            return None
+        pairs.append((a, b))
+    return paired_bootstrap(pairs, key) if pairs else None
+
+
+def summarise(
+    frame: pd.DataFrame, baseline: str = BASELINE, root: Path | None = None, metric: str = "test/f1_official"
+) -> pd.DataFrame:
+    """One row per setting (GROUP columns and variant): mean ± sd over its runs and, against the baseline, the
+    difference with a 95 % interval: a paired bootstrap over test examples and seeds where the runs' predictions
+    are under `root`, else over seeds (paired where the seeds match)."""
     rows = []
     keys = [*GROUP, "variant"]
     for key, group in frame.groupby(keys, dropna=False, sort=True):
@@ -123,12 +143,19 @@ def summarise(frame: pd.DataFrame, baseline: str = BASELINE) -> pd.DataFrame:
         ]
         if settings["method"] != baseline and len(base):
             base = base.assign(replicate=base["seed"].astype(str) + "/" + base["fold"].astype(str))
-            paired = group.merge(base[["replicate", "score"]], on="replicate", suffixes=("", "_base"))
+            paired = group.merge(base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base"))
+            interval = "seeds"
             if len(paired) == len(group):
-                diff, lo, hi = bootstrap_diff(paired["score"].to_numpy(float), paired["score_base"].to_numpy(float))
+                by_example = example_level_diff(root, paired, metric)
+                if by_example is not None:
+                    (diff, lo, hi), interval = by_example, "examples × seeds"
+                else:
+                    diff, lo, hi = bootstrap_diff(
+                        paired["score"].to_numpy(float), paired["score_base"].to_numpy(float)
+                    )
             else:
                 diff, lo, hi = bootstrap_diff(scores, base["score"].to_numpy(float))
-            row.update({f"minus_{baseline}": diff, "ci_lo": lo, "ci_hi": hi})
+            row.update({f"minus_{baseline}": diff, "ci_lo": lo, "ci_hi": hi, "interval": interval})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -155,7 +182,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         diff = r.get(f"minus_{baseline}")
         if diff is None or pd.isna(diff):
             diff_text = ""
-        elif r["n_seeds"] < 2:
+        elif r["n_seeds"] < 2 and r.get("interval") != "examples × seeds":
             diff_text = f"{diff:+.4f} (1 run: no interval)"
         else:
             diff_text = f"{diff:+.4f} [{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
@@ -169,7 +196,16 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
             f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {cleanlab} | {ess} | "
             f"{w_clean}{w_noisy} |"
         )
-    return "\n".join(lines) + "\n" + collapse_notes(summary)
+    kinds = set(summary["interval"].dropna()) if "interval" in summary else set()
+    note = ""
+    if kinds:
+        note = (
+            f"\nIntervals: 95 % paired bootstrap of the difference to {baseline}, resampling "
+            + " and ".join(sorted(f"**{k}**" for k in kinds))
+            + " (examples × seeds: test examples within each seed, both methods on the same resample, and the "
+            "seeds; seeds: the per-seed scores only).\n"
+        )
+    return "\n".join(lines) + "\n" + note + collapse_notes(summary)
 
 
 # Below this effective sample size a weighting trains on a handful of examples: say so under the table.
@@ -217,7 +253,7 @@ def write_report(
     root = Path(root)
     out = Path(out) if out else root
     frame = load_runs(root, metric)
-    summary = summarise(frame, baseline)
+    summary = summarise(frame, baseline, root, metric)
     paths = {
         "runs_csv": out / "report_runs.csv",
         "csv": out / "report.csv",
