@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred
+	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-ablation
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -117,6 +117,13 @@ smollm2-ade-redocred: $(STAMP)  ## SFT on real SmolLM2: ADE fold 0 (pairs, end-t
 	$(PY) run.py -m experiment=smollm2_ade_e2e +baseline=sft hydra.sweep.dir=outputs/ade_redocred/ade_e2e $(ARGS)
 	$(PY) run.py -m experiment=smollm2_redocred +baseline=sft hydra.sweep.dir=outputs/ade_redocred/redocred $(ARGS)
 	$(PY) -m atlantis.report outputs/ade_redocred --out docs/ade_redocred
+study-cpu-ablation: $(STAMP)  ## issue 15: 1-seed ablation of per-class x temperature, trained (noise 0.5)
+	$(call SWEEP,study_cpu_ablation)
+study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~7 h on 2 cores, resumable), then its report
+	$(call SWEEP,study_cpu)
+	$(call SWEEP,study_cpu) noise=0.0 noise_kind=labeller noise_kind.natural=true \
+		noise_kind.weak_file=$(abspath outputs/labeller_smollm2/weak.jsonl)
+	$(PY) -m atlantis.report outputs/study_cpu --out docs/study_cpu
 bench-docred: $(STAMP)  ## Re-DocRED test pairs/s over 97 labels: document prefix once vs whole prompts
 	$(PY) -m benchmarks.docred_pairs $(ARGS)
 sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real SmolLM2, clean labels (~1 hour)
