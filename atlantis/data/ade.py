@@ -17,7 +17,7 @@ import numpy as np
 from atlantis.data.conll04 import NO_RELATION, sentence_to_examples
 from atlantis.data.examples import DatasetFormatError, RelationExample
 from atlantis.data.readers import DatasetReader, DatasetSplits, read_json_array
-from atlantis.eval.extraction import pairs_target
+from atlantis.utils.pair_lines import pairs_target
 
 RELATION = "Adverse-Effect"
 HUB_ID = "ade-benchmark-corpus/ade_corpus_v2"

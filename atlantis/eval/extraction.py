@@ -1,7 +1,7 @@
-"""End-to-end relation extraction as generation: the target text of a sentence's pairs, its strict parser and
-string-strict F1.
+"""End-to-end relation extraction as generation: string-strict F1 of the pairs parsed from the generated text.
 
-A target is one line per relation, `drug: <drug>; effect: <effect>` (`none` for a sentence without one). A line
+A target is one line per relation, `drug: <drug>; effect: <effect>` (`none` for a sentence without one; the
+format lives in atlantis.utils.pair_lines, written by the ADE reader). A line
 that is not of that form is *invalid*: counted, never repaired or guessed. A predicted pair is correct iff a gold
 pair of the same sentence has exactly these strings (whitespace-normalised, case kept). This is *string*-strict:
 SpERT's span-strict F1 matches token offsets, so a string that occurs twice in a sentence counts as one pair here
@@ -10,39 +10,9 @@ SpERT's span-strict F1 matches token offsets, so a string that occurs twice in a
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-NONE_LINE = "none"
-_LINE = re.compile(r"^drug: (?P<drug>.+?); effect: (?P<effect>.+)$")
-
-
-def normalise(text: str) -> str:
-    return " ".join(text.split())
-
-
-def pairs_target(pairs: Iterable[tuple[str, str]]) -> str:
-    """The target text of a sentence's (drug, effect) pairs, in first-seen order, duplicates once."""
-    lines = list(dict.fromkeys(f"drug: {normalise(d)}; effect: {normalise(e)}" for d, e in pairs))
-    return "\n".join(lines) if lines else NONE_LINE
-
-
-def parse_pairs(text: str) -> tuple[set[tuple[str, str]], int, int]:
-    """(pairs, lines, invalid lines) of a generated text; blank lines are ignored, `none` is a valid empty answer."""
-    pairs, n_lines, n_invalid = set(), 0, 0
-    for line in text.splitlines():
-        line = normalise(line)
-        if not line:
-            continue
-        n_lines += 1
-        if line.lower() == NONE_LINE:
-            continue
-        match = _LINE.match(line)
-        if match is None or not match["drug"].strip() or not match["effect"].strip():
-            n_invalid += 1
-            continue
-        pairs.add((normalise(match["drug"]), normalise(match["effect"])))
-    return pairs, n_lines, n_invalid
+from atlantis.utils.pair_lines import parse_pairs
 
 
 def prf(correct: int, predicted: int, gold: int) -> dict:

@@ -26,7 +26,7 @@ def write_predictions(path: Path, records: list[dict], examples_by_id: dict, lab
 
 def write_extractions(path: Path, records: list[dict], examples_by_id: dict) -> None:
     """End-to-end extraction: the generated text, its parsed pairs and invalid lines, beside the gold pairs."""
-    from atlantis.eval.extraction import parse_pairs
+    from atlantis.utils.pair_lines import parse_pairs
 
     rows = []
     for r in records:

@@ -10,7 +10,8 @@ label's) and the squared loss ℓ(s, y) = ¼ (y·s − m)²:
     risk = R⁻ + R⁺, or −γ R⁻ when R⁻ < β (the non-negative correction); the loss is Σ_r risk_r.
 
 As coded in www-Ye/SSR-PU (`model.py`, isrank=1, margin 0.25, β = 0, γ = 1; e = 3 for incomplete DocRED).
-Prediction keeps every relation whose score is above the negative label's (the threshold rule).
+Prediction keeps every relation whose score is above the negative label's (the threshold rule:
+atlantis.models.decoding.relations_above_threshold, which every document-level job uses).
 
 Here every training instance carries one label: a pair with two relations is two instances, and each counts
 as unlabelled for the other's relation (SSR-PU's multi-hot rows would not). The priors are the instance shares.
@@ -63,12 +64,6 @@ def ssr_pu_risk(
     risk_positive = pi_o * w * _mean(squared_loss(s, 1.0, margin), pos)
     risk = torch.where(risk_negative < beta, -gamma * risk_negative, risk_negative + risk_positive)
     return risk.sum()
-
-
-def relations_above_threshold(scores: torch.Tensor, negative_index: int) -> list[list[int]]:
-    """Per row, every label scoring above the negative label (none: the pair has no relation)."""
-    above = scores > scores[:, negative_index : negative_index + 1]
-    return [[i for i, keep in enumerate(row) if keep] for row in above.tolist()]
 
 
 class SSRPUWeights(UnitWeights):

@@ -163,6 +163,12 @@ def score_chunk(model, cache, last_logits, prompt_mask, start, candidate_ids, pa
     return scores.index_add(1, owner, token_logprob)
 
 
+def relations_above_threshold(scores: torch.Tensor, negative_index: int) -> list[list[int]]:
+    """Per row, every label scoring above the negative label (none: the pair has no relation)."""
+    above = scores > scores[:, negative_index : negative_index + 1]
+    return [[i for i, keep in enumerate(row) if keep] for row in above.tolist()]
+
+
 @torch.no_grad()
 def generate_ids(model, kind: str, batch: dict, max_new_tokens: int, pad_token_id: int, eos_token_id: int):
     """Greedy continuation ids (prompt removed) for a batch."""

@@ -10,8 +10,7 @@ import torch
 from atlantis.eval.extraction import extraction_report
 from atlantis.eval.metrics import classification_report
 from atlantis.eval.parsing import parse_generation
-from atlantis.methods.ssr_pu import relations_above_threshold
-from atlantis.models.decoding import generate_ids, score_candidates
+from atlantis.models.decoding import generate_ids, relations_above_threshold, score_candidates
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
 from atlantis.models.loss import weighted_batch_loss

@@ -90,7 +90,7 @@ def test_an_ade_job_runs_offline_on_the_tiny_pair(ade_dir, tmp_path):
 
 
 def test_end_to_end_framing_one_instance_per_sentence_with_every_relation(ade_dir):
-    from atlantis.eval.extraction import parse_pairs
+    from atlantis.utils.pair_lines import parse_pairs
 
     sentences = read_sentences(ade_dir / "ade_full.json")
     splits = ADEReader(str(ade_dir), fold=3, framing="end_to_end").load(seed=0)

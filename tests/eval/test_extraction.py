@@ -2,7 +2,8 @@
 
 import pytest
 
-from atlantis.eval.extraction import extraction_report, pairs_target, parse_pairs
+from atlantis.eval.extraction import extraction_report
+from atlantis.utils.pair_lines import pairs_target, parse_pairs
 
 
 def test_the_target_text_round_trips_through_the_parser():

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from atlantis.methods.ssr_pu import SSRPUWeights, relations_above_threshold, ssr_pu_risk
+from atlantis.methods.ssr_pu import SSRPUWeights, ssr_pu_risk
+from atlantis.models.decoding import relations_above_threshold
 
 
 def sq(s, y, m=0.25):
