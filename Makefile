@@ -112,7 +112,7 @@ sweep-ade: $(STAMP)  ## ADE, 10 folds (mean ± sd over folds), SFT vs ATLANTIS, 
 	$(call SWEEP,ade_folds)
 sweep-redocred: $(STAMP)  ## Re-DocRED, incomplete labels (kappa 0.45), SFT vs ATLANTIS, DocRED F1 / Ign F1 (GPU)
 	$(call SWEEP,redocred)
-smollm2-ade-redocred: $(STAMP)  ## SFT on real SmolLM2: ADE fold 0 (pairs, end-to-end) and a Re-DocRED slice (~1 h)
+smollm2-ade-redocred: $(STAMP)  ## SFT on real SmolLM2: ADE fold 0 (pairs, end-to-end) and a Re-DocRED slice (~40 min on 2 cores)
 	$(PY) run.py -m experiment=smollm2_ade +baseline=sft hydra.sweep.dir=outputs/ade_redocred/ade $(ARGS)
 	$(PY) run.py -m experiment=smollm2_ade_e2e +baseline=sft hydra.sweep.dir=outputs/ade_redocred/ade_e2e $(ARGS)
 	$(PY) run.py -m experiment=smollm2_redocred +baseline=sft hydra.sweep.dir=outputs/ade_redocred/redocred $(ARGS)
