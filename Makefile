@@ -85,9 +85,9 @@ bench: $(STAMP)  ## CPU benchmarks -> benchmarks/results/cpu.json (quiet machine
 bench-params: $(STAMP)  ## full / top-8 / LoRA / sparse / HF Trainer step time and memory, SmolLM2 (~10 minutes)
 	$(PY) -m benchmarks.params_step
 
-report: $(STAMP)  ## tables and a plot from a multirun: make report DIR=outputs/multiruns/...
+report: $(STAMP)  ## tables and a plot from a multirun: make report DIR=outputs/multiruns/... [ARGS="--out D --keep-runs K"]
 	@test -n "$(DIR)" || (echo "usage: make report DIR=<multirun folder>"; exit 2)
-	$(PY) -m atlantis.report $(DIR)
+	$(PY) -m atlantis.report $(DIR) $(ARGS)
 
 # One target per table or figure of the seed study (sweeps/*.yaml). LAUNCHER=joblib or slurm to go wide.
 LAUNCHER ?= basic
@@ -116,7 +116,9 @@ smollm2-ade-redocred: $(STAMP)  ## SFT on real SmolLM2: ADE fold 0 (pairs, end-t
 	$(PY) run.py -m experiment=smollm2_ade +baseline=sft hydra.sweep.dir=outputs/ade_redocred/ade $(ARGS)
 	$(PY) run.py -m experiment=smollm2_ade_e2e +baseline=sft hydra.sweep.dir=outputs/ade_redocred/ade_e2e $(ARGS)
 	$(PY) run.py -m experiment=smollm2_redocred +baseline=sft hydra.sweep.dir=outputs/ade_redocred/redocred $(ARGS)
-	$(PY) -m atlantis.report outputs/ade_redocred --out docs/ade_redocred
+	$(PY) -m atlantis.report outputs/ade_redocred/ade --out docs/ade_redocred/ade
+	$(PY) -m atlantis.report outputs/ade_redocred/ade_e2e --out docs/ade_redocred/ade_e2e
+	$(PY) -m atlantis.report outputs/ade_redocred/redocred --metric test/docred_f1 --out docs/ade_redocred/redocred
 study-cpu-ablation: $(STAMP)  ## issue 15: 1-seed ablation of per-class x temperature, trained (noise 0.5)
 	$(call SWEEP,study_cpu_ablation)
 study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~7 h on 2 cores, resumable), then its report

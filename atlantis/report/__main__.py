@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from atlantis.methods.method import BASELINE
-from atlantis.report.aggregate import write_report
+from atlantis.report.aggregate import keep_runs, write_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,8 +15,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", default="test/f1_official", help="the score to tabulate and plot")
     parser.add_argument("--out", default=None, help="output folder (default: DIR)")
     parser.add_argument("--baseline", default=BASELINE, help="method the others are compared with")
+    parser.add_argument(
+        "--keep-runs",
+        default=None,
+        metavar="DEST",
+        help="first copy each run's small outputs (metrics, weight diagnostics, predictions) to DEST and report "
+        "from there: a folder to commit, from which `python -m atlantis.report DEST` remakes the same tables",
+    )
     args = parser.parse_args(argv)
-    paths = write_report(args.dir, args.metric, args.out, args.baseline)
+    source = args.dir
+    if args.keep_runs:
+        print(f"kept {keep_runs(args.dir, args.keep_runs)} runs under {args.keep_runs}")
+        source = args.keep_runs
+    paths = write_report(source, args.metric, args.out, args.baseline)
     for path in paths.values():
         print(path)
     print(paths["markdown"].read_text())

@@ -247,6 +247,25 @@ def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
     tmp.replace(path)
 
 
+# What a committed study keeps of each run: enough to remake its tables and intervals, no checkpoints.
+KEPT_FILES = ("metrics.json", "weights.json", "cleanlab.json", "selection.json", "predictions.jsonl")
+
+
+def keep_runs(root: str | Path, dest: str | Path) -> int:
+    """Copy KEPT_FILES of every run under `root` to the same relative folder under `dest`; the number of runs."""
+    import shutil
+
+    root, dest = Path(root), Path(dest)
+    runs = sorted(p.parent for p in root.rglob("metrics.json"))
+    for run in runs:
+        target = dest / run.relative_to(root)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in KEPT_FILES:
+            if (run / name).is_file():
+                shutil.copyfile(run / name, target / name)
+    return len(runs)
+
+
 def write_report(
     root: str | Path, metric: str = "test/f1_official", out: str | Path | None = None, baseline: str = BASELINE
 ) -> dict:

@@ -134,3 +134,20 @@ def test_one_seed_gets_an_interval_from_its_test_examples(tmp_path):
     assert row["minus_sft"] == pytest.approx(scores["atlantis"] - scores["sft"])
     assert 0 < row["ci_lo"] < row["minus_sft"] < row["ci_hi"]
     assert "no interval" not in paths["markdown"].read_text()
+
+
+def test_kept_runs_remake_the_same_tables(tmp_path):
+    from atlantis.report.aggregate import keep_runs
+
+    for seed, (a, b) in enumerate([(0.8, 0.7), (0.82, 0.75)]):
+        fake_run(tmp_path / "out", "sft", 0.2, seed, a)
+        fake_run(tmp_path / "out", "atlantis", 0.2, seed, b)
+        (tmp_path / "out" / f"sft-0.2-{seed}" / "last.ckpt").write_text("big")
+    first = write_report(tmp_path / "out", out=tmp_path / "a")
+    assert keep_runs(tmp_path / "out", tmp_path / "kept") == 4
+    assert not list((tmp_path / "kept").rglob("*.ckpt"))
+    second = write_report(tmp_path / "kept", out=tmp_path / "b")
+    for key in ("csv", "markdown", "runs_csv"):
+        assert first[key].read_text().replace(str(tmp_path / "out"), "") == second[key].read_text().replace(
+            str(tmp_path / "kept"), ""
+        )
