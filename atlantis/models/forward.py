@@ -8,6 +8,8 @@ a plain linear map of the last hidden state (no soft-capping or scaling), else f
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 
@@ -26,17 +28,54 @@ def target_token_nll(model, kind: str, input_ids, attention_mask, labels) -> tup
         targets = labels
     elif getattr(model.config, "model_type", None) in PLAIN_LM_HEAD:
         hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-        hidden = hidden.last_hidden_state[:, :-1]
-        targets = labels[:, 1:]
-        mask = targets != IGNORE_INDEX
-        picked = model.get_output_embeddings()(hidden[mask])
-        nll = torch.zeros(targets.shape, dtype=torch.float32, device=hidden.device)
-        nll[mask] = F.cross_entropy(picked.float(), targets[mask], reduction="none")
-        return nll, mask
+        return nll_from_last_hidden(model, hidden.last_hidden_state, labels)
     else:
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         logits, targets = shift_for_causal(logits, labels)
     return token_nll(logits, targets), targets != IGNORE_INDEX
+
+
+def nll_from_last_hidden(model, last_hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """target_token_nll of a decoder-only model from its final hidden states: the LM head on target positions."""
+    hidden = last_hidden[:, :-1]
+    targets = labels[:, 1:]
+    mask = targets != IGNORE_INDEX
+    picked = model.get_output_embeddings()(hidden[mask])
+    nll = torch.zeros(targets.shape, dtype=torch.float32, device=hidden.device)
+    nll[mask] = F.cross_entropy(picked.float(), targets[mask], reduction="none")
+    return nll, mask
+
+
+@contextmanager
+def only_blocks(model, blocks: slice):
+    """The decoder runs only `blocks` of its layers (the others are put aside for the duration)."""
+    base = model.base_model
+    every = base.layers
+    base.layers = torch.nn.ModuleList(list(every)[blocks])
+    try:
+        yield base
+    finally:
+        base.layers = every
+
+
+@torch.no_grad()
+def lower_hidden_states(model, input_ids, attention_mask, n_lower: int) -> torch.Tensor:
+    """[B, T, d] output of the first `n_lower` blocks (the input of the first block above them)."""
+    captured = []
+    with only_blocks(model, slice(0, n_lower)) as base:
+        hook = base.layers[-1].register_forward_hook(lambda _m, _args, out: captured.append(out))
+        try:
+            base(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
+        finally:
+            hook.remove()
+    out = captured[-1]
+    return out[0] if isinstance(out, tuple) else out
+
+
+def upper_last_hidden(model, lower: torch.Tensor, attention_mask, n_lower: int) -> torch.Tensor:
+    """[B, T, d] final hidden states from the lower blocks' output, running only the blocks above them."""
+    with only_blocks(model, slice(n_lower, None)) as base:
+        return base(inputs_embeds=lower, attention_mask=attention_mask, use_cache=False).last_hidden_state
 
 
 def example_nll(model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:

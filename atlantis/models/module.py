@@ -108,7 +108,10 @@ class RelationLM(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         if hasattr(self.step_weighting, "label_set_loss"):  # a loss on every label's score (SSR-PU)
             return self.label_set_step(batch)
-        nll, n_targets = example_nll(self.model, self.kind, batch)
+        if getattr(self.params_policy, "cache_lower", False):  # the frozen blocks' outputs come from a cache
+            nll, n_targets = self.params_policy.example_nll(self.model, batch)
+        else:
+            nll, n_targets = example_nll(self.model, self.kind, batch)
         weights = batch["weight"]
         if self.step_weighting is not None:
             epoch = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)

@@ -6,6 +6,7 @@ from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.splits import build_splits
 from atlantis.data.synthetic import SyntheticReader
 from atlantis.data.tokenization import target_ids
+from atlantis.models.forward import example_nll
 from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
 from tests.conftest import REPO, learning_seeds
@@ -186,3 +187,37 @@ def test_candidates_scored_in_chunks_give_the_same_scores(monkeypatch, kind, sha
     monkeypatch.setattr(decoding, "MAX_CANDIDATE_ROWS", 4)
     chunked = decoding.score_candidates(module.model, kind, batch, cands, pad)
     torch.testing.assert_close(chunked, whole, atol=1e-4, rtol=1e-4)
+
+
+def test_top_layers_from_cached_frozen_outputs_give_the_same_loss_and_gradients():
+    """cache_lower: the frozen blocks' outputs, computed once per example and padded into any batch, give the
+    loss and top-block gradients of the full forward pass."""
+    module, dm = build("causal", params={"_target_": "atlantis.methods.params.TopLayers", "n": 1})
+    cached, _ = build("causal", params={"_target_": "atlantis.methods.params.TopLayers", "n": 1, "cache_lower": True})
+    cached.model.load_state_dict(module.model.state_dict())
+    policy = cached.params_policy
+    assert policy.cache_lower and policy.n_lower >= 1
+    features = dm.features["train"]
+    # the first batch fills the cache; the second mixes cached examples with new ones at another padded width
+    for rows in (features[:4], features[2:8]):
+        batch = dm.collator(rows)
+        module.model.zero_grad()
+        cached.model.zero_grad()
+        plain, plain_n = example_nll(module.model, "causal", batch)
+        fast, fast_n = policy.example_nll(cached.model, batch)
+        torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
+        assert fast_n.tolist() == plain_n.tolist()
+        plain.sum().backward()
+        fast.sum().backward()
+        trained = [(n, p) for n, p in module.model.named_parameters() if p.requires_grad]
+        assert trained
+        for name, param in trained:
+            torch.testing.assert_close(
+                dict(cached.model.named_parameters())[name].grad, param.grad, atol=1e-5, rtol=1e-4
+            )
+    assert len(policy.lower) == 8
+
+
+def test_cache_lower_refuses_models_it_cannot_serve():
+    with pytest.raises(ValueError, match="decoder-only"):
+        build("seq2seq", params={"_target_": "atlantis.methods.params.TopLayers", "n": 1, "cache_lower": True})
