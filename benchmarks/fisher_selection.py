@@ -30,10 +30,10 @@ def real_embeddings(n: int) -> list[np.ndarray] | None:
     if not (data_dir and models_dir and (Path(models_dir) / "smollm2-135m-instruct-gguf").is_dir()):
         return None
     from atlantis.data.tokenization import target_ids
+    from atlantis.experiment.config import compose_job as job_config
     from atlantis.experiment.pipeline import build_datamodule, build_method, build_signals
     from atlantis.experiment.resolvers import register_resolvers
     from atlantis.models.loading import load_tokenizer
-    from tests.conftest import job_config
 
     register_resolvers()
     cfg = job_config(

@@ -21,16 +21,9 @@ if "PYTEST_XDIST_WORKER" in os.environ:
 
 def job_config(*overrides: str) -> dict:
     """A job's config as run.py composes it (without the hydra node), resolved to plain values."""
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
+    from atlantis.experiment.config import compose_job
 
-    from atlantis.experiment.resolvers import register_resolvers
-
-    register_resolvers()
-
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=list(overrides))
-    return OmegaConf.to_container(cfg, resolve=True)
+    return compose_job(*overrides)
 
 
 def learning_seeds() -> list[int]:
