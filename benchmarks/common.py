@@ -192,11 +192,14 @@ def merge_results(path: Path, key: str, value) -> None:
     atomic_write_json(path, data)
 
 
-def fit_steps(module, batches, skip: int = 0, accelerator: str = "cpu"):
-    """Lightning fit over exactly these batches (no validation, logging or checkpoints), each step timed."""
+def fit_steps(module, batches, skip: int = 0, accelerator: str = "cpu", precision: str = "32-true"):
+    """Lightning fit over exactly these batches (no validation, logging or checkpoints) on one device, each step
+    timed."""
     timer = StepTimer(skip)
     trainer = L.Trainer(
         max_steps=len(batches),
+        precision=precision,
+        devices=1,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,

@@ -17,10 +17,9 @@ import json
 import os
 import time
 
-import lightning as L
 import torch
 
-from benchmarks.common import StepTimer, build_shape, count_params, machine
+from benchmarks.common import build_shape, count_params, fit_steps, machine
 
 
 def matmul_ceiling(device) -> float:
@@ -165,23 +164,8 @@ def lightning_step(model, batch: dict, batch_size: int, steps: int, suffix: str)
     )
     cpu_batch = {k: v.cpu() for k, v in batch.items()}
     cpu_batch["ids"] = [str(i) for i in range(batch_size)]
-    n = 3 + steps
-    timer = StepTimer(skip=3)
-    trainer = L.Trainer(
-        max_steps=n,
-        precision="bf16-mixed",
-        accelerator="gpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=1.0,
-        limit_val_batches=0,
-        callbacks=[timer],
-    )
     torch.cuda.reset_peak_memory_stats()
-    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader([cpu_batch] * n, batch_size=None))
+    timer, _ = fit_steps(module, [cpu_batch] * (3 + steps), skip=3, accelerator="gpu", precision="bf16-mixed")
     return dict(
         variant="Lightning RelationLM (bf16-mixed)" + suffix,
         step_s=timer.mean(),

@@ -34,24 +34,31 @@ def write_slice(root):
         (root / name).write_text(json.dumps(value))
 
 
-def test_a_redocred_job_scores_relation_sets_with_docred_metrics(tmp_path):
-    from atlantis.data.redocred import ReDocREDReader
-    from atlantis.experiment.pipeline import run_job
-
+def slice_job_config(tmp_path, *overrides: str) -> dict:
+    """A one-epoch job of the tiny pair on the hand-made slice, written under tmp_path/redocred."""
     data = tmp_path / "redocred"
     data.mkdir()
     write_slice(data)
-    cfg = job_config(
+    return job_config(
         "model=tiny",
         "trainer=tiny",
         "dataset=redocred",
         f"dataset.reader.data_dir={data}",
         "dataset.reader.n_train_docs=2",
+        *overrides,
         "trainer.max_epochs=1",
         "trainer.enable_progress_bar=false",
         f"paths.output_dir={tmp_path}",
         f"paths.cache_dir={tmp_path / 'cache'}",
     )
+
+
+def test_a_redocred_job_scores_relation_sets_with_docred_metrics(tmp_path):
+    from atlantis.data.redocred import ReDocREDReader
+    from atlantis.experiment.pipeline import run_job
+
+    cfg = slice_job_config(tmp_path)
+    data = tmp_path / "redocred"
     metrics = run_job(cfg, tmp_path / "run")
     rows = [json.loads(line) for line in (tmp_path / "run" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 12 and all("relations" in r for r in rows)  # every ordered pair of the test docs, once

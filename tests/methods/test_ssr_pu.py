@@ -58,26 +58,9 @@ def test_the_threshold_rule_keeps_every_relation_above_no_relation_and_none_othe
 
 def test_an_ssr_pu_job_trains_on_the_risk(tmp_path, monkeypatch):
     from atlantis.experiment.pipeline import run_job
-    from tests.conftest import job_config
-    from tests.test_redocred_job import write_slice
+    from tests.test_redocred_job import slice_job_config
 
-    data = tmp_path / "redocred"
-    data.mkdir()
-    write_slice(data)
-    cfg = job_config(
-        "model=tiny",
-        "trainer=tiny",
-        "dataset=redocred",
-        f"dataset.reader.data_dir={data}",
-        "dataset.reader.n_train_docs=2",
-        "method=ssr_pu",
-        "noise_kind=incomplete",
-        "noise=0.5",
-        "trainer.max_epochs=1",
-        "trainer.enable_progress_bar=false",
-        f"paths.output_dir={tmp_path}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-    )
+    cfg = slice_job_config(tmp_path, "method=ssr_pu", "noise_kind=incomplete", "noise=0.5")
     calls = []
     risk = SSRPUWeights.label_set_loss
 
