@@ -97,3 +97,31 @@ def test_a_skipped_job_loses_nothing_when_the_first_folder_is_deleted(tmp_path):
     third = run_job(cfg, tmp_path / "third")
     assert "skipped" not in third and (tmp_path / "third" / "predictions.jsonl").is_file()
     assert third["test/f1_official"] == metrics["test/f1_official"]
+
+
+def test_cached_frozen_outputs_share_the_job_and_its_references(tmp_path):
+    # top_layers.cache_lower changes how fast the same parameters train, not what they become: a job run with it
+    # is the job run without it (same key, so skipped), and its cross-fitted references are cache hits.
+    from atlantis.experiment.jobs import job_key
+    from atlantis.experiment.pipeline import run_job
+    from tests.conftest import job_config
+    from tests.methods.test_compose import TINY
+
+    common = [*TINY, "model.kind=causal", "method=atlantis_crossfit", "method/params=top_layers"]
+    common += ["method.params.n=1", "reference.folds=2", "noise=0.3"]
+    common += [f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'c'}"]
+    plain, cached = job_config(*common), job_config(*common, "+method.params.cache_lower=true")
+    assert cached["method"]["params"]["cache_lower"] is True and job_key(plain) == job_key(cached)
+    assert job_key(plain) != job_key(job_config(*common[:-2], "method.params.n=2", *common[-2:]))
+
+    first = run_job(plain, tmp_path / "first")
+    references = sorted((tmp_path / "c").rglob("references/*"))
+    again = run_job(cached, tmp_path / "second")
+    assert again["skipped"]["reason"] == "completed earlier"
+    assert again["test/f1_official"] == first["test/f1_official"]
+    # Another job with cached frozen outputs trains (with them) on the references the plain job made.
+    tempered = run_job(
+        job_config(*common, "+method.params.cache_lower=true", "method.weights.temperature=2.0"), tmp_path / "t"
+    )
+    assert "skipped" not in tempered and (tmp_path / "t" / "predictions.jsonl").is_file()
+    assert len(references) == 2 and sorted((tmp_path / "c").rglob("references/*")) == references

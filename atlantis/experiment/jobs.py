@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from atlantis.methods.params import result_params
 from atlantis.signals.cache import cache_key, file_sha256
 from atlantis.utils.io import atomic_write_json
 
@@ -45,6 +46,8 @@ def job_settings(cfg: dict) -> dict:
         kept["eval"] = {k: v for k, v in kept["eval"].items() if k != "calibration"}
     if "noise_kind" in kept:
         kept["noise_kind"] = with_file_digests(kept["noise_kind"])
+    if isinstance(kept.get("method", {}).get("params"), dict):
+        kept["method"] = dict(kept["method"], params=result_params(kept["method"]["params"]))
     return kept
 
 

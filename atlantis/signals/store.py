@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from atlantis.methods.params import result_params
 from atlantis.models.loading import build_model
 from atlantis.signals.cache import ArtifactCache
 from atlantis.signals.identity import model_identity
@@ -27,6 +28,14 @@ SIGNALS_VERSION = 2  # bump when a signal changes meaning: it is part of every c
 BASE_ROLES = ("large", "small")
 # The reference-training settings that change the reference (progress bars and logging do not).
 REFERENCE_TRAINING_KEYS = ("batch_size", "max_epochs", "accumulate_grad_batches", "lr", "warmup_ratio", "params")
+
+
+def reference_training_key(training: dict) -> dict:
+    """What decides a trained reference: its training settings, less the params options that only change speed."""
+    key = {k: training.get(k) for k in REFERENCE_TRAINING_KEYS}
+    if isinstance(key["params"], dict):
+        key["params"] = result_params(key["params"])
+    return key
 
 
 class Signals:
@@ -85,7 +94,7 @@ class Signals:
         return {
             "reference": options,
             "small": model_identity(self.models["small"], self.cache.root),
-            "training": {k: self.reference_training.get(k) for k in REFERENCE_TRAINING_KEYS},
+            "training": reference_training_key(self.reference_training),
         }
 
     def _pretrained_spec(self) -> dict:
