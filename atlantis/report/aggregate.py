@@ -63,8 +63,11 @@ def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
         weights = metrics.get("weights") or {}
         row = {key: config.get(key) for key in (*GROUP, "seed")}
         row["fold"] = ((metrics.get("settings") or {}).get("dataset") or {}).get("reader", {}).get("fold")
+        train = (metrics.get("data") or {}).get("train") or {}
         row.update(
             run=str(path.parent.relative_to(root)) if path.parent != Path(root) else ".",
+            # what the labels were, measured: a labeller's natural rate is set as noise 0.0 but is not clean
+            train_noise=train["n_noisy"] / train["n_kept"] if train.get("n_kept") and "n_noisy" in train else np.nan,
             score=metrics.get(metric),
             invalid_rate=metrics.get("test/invalid_rate"),
             auroc=weights.get("auroc_clean_vs_noisy"),
@@ -125,6 +128,7 @@ def summarise(
         row = {
             **settings,
             "n_seeds": len(scores),
+            "train_noise": group["train_noise"].mean(),
             "mean": scores.mean(),
             "std": scores.std(ddof=1) if len(scores) > 1 else 0.0,
             "auroc": group["auroc"].mean(),
@@ -166,6 +170,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         "model",
         "noise kind",
         "noise",
+        "train labels wrong",
         "method",
         "variant",
         "reference",
@@ -191,8 +196,9 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         cleanlab = "" if pd.isna(r["cleanlab_auroc"]) else f"{r['cleanlab_auroc']:.3f}"
         w_clean = "" if pd.isna(r["w_clean"]) else f"{r['w_clean']:.3f}"
         w_noisy = "" if pd.isna(r["w_noisy"]) else f" / {r['w_noisy']:.3f}"
+        wrong = "" if pd.isna(r.get("train_noise", np.nan)) else f"{r['train_noise']:.3f}"
         lines.append(
-            f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {r['method']} | {r['variant'] or '-'} | {r['reference']} | "
+            f"| {r['dataset']} | {r['model']} | {r['noise_kind']} | {r['noise']} | {wrong} | {r['method']} | {r['variant'] or '-'} | {r['reference']} | "
             f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {cleanlab} | {ess} | "
             f"{w_clean}{w_noisy} |"
         )
@@ -230,16 +236,33 @@ def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for (method, variant, reference), group in summary.groupby(["method", "variant", "reference"], sort=True):
-        group = group.groupby("noise", as_index=False).agg(mean=("mean", "mean"), std=("std", "mean"))
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    # One line per method and noise kind (never pooled), at the measured share of wrong training labels where
+    # known (a labeller's natural rate is run as noise 0.0); colour = method, marker = noise kind.
+    summary = summary.assign(
+        x=summary["train_noise"].fillna(summary["noise"]) if "train_noise" in summary else summary["noise"]
+    )
+    kinds = sorted(summary["noise_kind"].astype(str).unique())
+    markers = dict(zip(kinds, "osD^v<>", strict=False))
+    arm_keys = ["dataset", "model", "method", "variant", "reference"]
+    arms = list(summary.groupby(arm_keys, sort=True).groups)
+    colours = {arm: f"C{i % 10}" for i, arm in enumerate(arms)}
+    several = [key for key in ("dataset", "model") if summary[key].nunique() > 1]
+    for (*arm, kind), group in summary.groupby([*arm_keys, "noise_kind"], sort=True):
+        dataset, model, method, variant, reference = arm
+        group = group.groupby("noise", as_index=False).agg(x=("x", "mean"), mean=("mean", "mean"), std=("std", "mean"))
         label = method if reference == "-" else f"{method} ({reference})"
         label = f"{label} [{variant}]" if variant else label
-        ax.errorbar(group["noise"], group["mean"], yerr=group["std"], marker="o", capsize=3, label=label)
-    ax.set_xlabel("label-noise rate")
+        label = f"{label}, {kind}" if len(kinds) > 1 else label
+        label = " ".join([*(str(dict(dataset=dataset, model=model)[k]) for k in several), label])
+        ax.errorbar(
+            group["x"], group["mean"], yerr=group["std"], marker=markers.get(kind, "o"), capsize=3, label=label,
+            color=colours[tuple(arm)], linestyle="-" if len(group) > 1 else "none",
+        )  # fmt: skip
+    ax.set_xlabel("share of wrong training labels (measured; the noise rate where not recorded)")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=120)

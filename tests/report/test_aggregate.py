@@ -151,3 +151,22 @@ def test_kept_runs_remake_the_same_tables(tmp_path):
         assert first[key].read_text().replace(str(tmp_path / "out"), "") == second[key].read_text().replace(
             str(tmp_path / "kept"), ""
         )
+
+
+def test_a_labellers_natural_rate_is_its_own_row_with_its_measured_share_of_wrong_labels(tmp_path):
+    # noise_kind=labeller at its natural rate runs as noise 0.0: never pooled with clean labels, and the table
+    # says how many training labels were wrong (measured), not the nominal 0.0.
+    for kind, n_noisy, score in (("uniform", 0, 0.8), ("labeller", 300, 0.3)):
+        path = tmp_path / kind
+        path.mkdir()
+        config = {"dataset": "semeval", "model": "tiny", "noise_kind": kind, "noise": 0.0, "method": "sft"}
+        config.update(reference=None, seed=0)
+        data = {"train": {"n_kept": 400, "n_noisy": n_noisy}}
+        metrics = {"config": config, "test/f1_official": score, "data": data}
+        (path / "metrics.json").write_text(json.dumps(metrics))
+    paths = write_report(tmp_path)
+    table = pd.read_csv(paths["csv"]).set_index("noise_kind")
+    assert table.loc["labeller", "train_noise"] == pytest.approx(0.75) and table.loc["uniform", "train_noise"] == 0
+    assert table.loc["labeller", "mean"] == pytest.approx(0.3)
+    assert "| labeller | 0.0 | 0.750 | sft |" in paths["markdown"].read_text()
+    assert paths["plot"].stat().st_size > 1000
