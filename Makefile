@@ -119,8 +119,13 @@ smollm2-ade-redocred: $(STAMP)  ## SFT on real SmolLM2: ADE fold 0 (pairs, end-t
 	$(PY) -m atlantis.report outputs/ade_redocred/ade --out docs/ade_redocred/ade
 	$(PY) -m atlantis.report outputs/ade_redocred/ade_e2e --out docs/ade_redocred/ade_e2e
 	$(PY) -m atlantis.report outputs/ade_redocred/redocred --metric test/docred_f1 --out docs/ade_redocred/redocred
-study-cpu-ablation: $(STAMP)  ## issue 15: 1-seed ablation of per-class x temperature, trained (noise 0.5)
+study-cpu-ablation: $(STAMP)  ## issue 15: 1-seed ablation (per-class x temperature, label_set) vs SFT at noise 0.5, then its report
 	$(call SWEEP,study_cpu_ablation)
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/label_set seed=0 noise=0.5 \
+		+baseline=atlantis_crossfit method.weights.reduction=label_set
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/sft seed=0 noise=0.5 +baseline=sft
+	$(PY) -m atlantis.report outputs/study_cpu_ablation --keep-runs docs/study_cpu/ablation/runs \
+		--out docs/study_cpu/ablation
 study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~7 h on 2 cores, resumable), then its report
 	$(call SWEEP,study_cpu)
 	$(call SWEEP,study_cpu) noise=0.0 noise_kind=labeller noise_kind.natural=true \
