@@ -241,7 +241,8 @@ def write_detector_report(run_dir: Path, data: TrainingData, weight_set) -> dict
         return None
     labels = np.array([f["label_index"] for f in data.features])
     weights = np.array([weight_set.weights[f["id"]] for f in data.features])
-    report = detector_report(labels, out_of_fold_probs(data), noisy, weights=weights)
+    clean = np.array([data.labels.index(e.clean_label) for e in data.examples])
+    report = detector_report(labels, out_of_fold_probs(data), noisy, weights=weights, clean_labels=clean)
     atomic_write_json(run_dir / "cleanlab.json", report)
     log.info(
         "noise detectors, AUROC clean vs corrupted: cleanlab %.3f, ATLANTIS weights %.3f",

@@ -75,12 +75,15 @@ def detector_report(
     is_noisy: np.ndarray,
     weights: np.ndarray | None = None,
     filter_by: str = "prune_by_noise_rate",
+    clean_labels: np.ndarray | None = None,
 ) -> dict:
     """cleanlab against the known corrupted labels, and ATLANTIS's weights beside it at the same budgets.
 
     AUROC: the score as a clean-vs-corrupted ranking (same direction as the weight diagnostics); precision@m:
     the m lowest-scored examples, m = the true number of corrupted labels; matched budget: ATLANTIS flags as
-    many examples (its lowest weights) as cleanlab's mask holds.
+    many examples (its lowest weights) as cleanlab's mask holds. With `clean_labels`, the reference's strength:
+    how often its top label is the clean one (all examples, and the corrupted ones) and the given one, which
+    bounds what any detector reading it can find.
     """
     is_noisy = np.asarray(is_noisy, dtype=bool)
     flagged = flag_label_issues(labels, probs, filter_by)
@@ -96,6 +99,13 @@ def detector_report(
             "precision_at_m": flag_stats(lowest(quality, m), is_noisy)["precision"] if m else None,
         },
     }
+    if clean_labels is not None:
+        top, clean_labels = np.asarray(probs).argmax(axis=1), np.asarray(clean_labels)
+        report["reference"] = {
+            "top_is_clean": float((top == clean_labels).mean()),
+            "top_is_clean_where_corrupted": float((top == clean_labels)[is_noisy].mean()) if m else None,
+            "top_is_given": float((top == np.asarray(labels)).mean()),
+        }
     if weights is not None:
         weights = np.asarray(weights, dtype=np.float64)
         report["atlantis_weights"] = {

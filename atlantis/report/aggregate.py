@@ -307,4 +307,13 @@ def write_report(
     title = f"# Report: {metric} ({len(frame)} runs under {root})\n\n"
     atomic_write_text(paths["markdown"], title + to_markdown(summary, metric, baseline))
     plot(summary, metric, paths["plot"])
+    from atlantis.report.diagnostics import detector_table, per_class_weights_table
+
+    for name, table in (
+        ("detectors", detector_table(root, frame)),
+        ("weights_per_class", per_class_weights_table(root, frame)),
+    ):
+        if table:
+            paths[name] = out / f"{name}.md"
+            atomic_write_text(paths[name], f"# {name.replace('_', ' ').capitalize()} ({root})\n\n" + table)
     return paths

@@ -113,6 +113,7 @@ def test_crossfit_atlantis_writes_the_detector_comparison(tmp_path):
     cleanlab_auroc = detector["cleanlab"]["auroc_clean_vs_noisy"]
     assert 0 <= cleanlab_auroc <= 1 and metrics["weights"]["cleanlab_auroc_clean_vs_noisy"] == cleanlab_auroc
     assert detector["atlantis_weights"]["auroc_clean_vs_noisy"] == metrics["weights"]["auroc_clean_vs_noisy"]
+    assert 0 <= detector["reference"]["top_is_clean"] <= 1 and 0 <= detector["reference"]["top_is_given"] <= 1
 
 
 def test_calibrated_few_shot_prompting_never_trains(tmp_path, monkeypatch):

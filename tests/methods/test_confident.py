@@ -47,3 +47,12 @@ def test_weights_are_judged_in_the_same_direction_and_at_the_same_budget():
 def test_unknown_filter_is_refused():
     with pytest.raises(ValueError, match="filter_by"):
         flag_label_issues(np.zeros(3, dtype=int), np.full((3, 2), 0.5), "by_magic")
+
+
+def test_the_references_strength_is_how_often_its_top_label_is_the_clean_one():
+    clean = np.array([0, 1, 2, 0])
+    given = np.array([0, 2, 2, 1])  # examples 1 and 3 corrupted
+    probs = np.eye(3)[[0, 1, 0, 1]] * 0.9 + 0.05  # top: right, right (corrupted), wrong, wrong (corrupted)
+    reference = detector_report(given, probs, given != clean, clean_labels=clean)["reference"]
+    assert reference["top_is_clean"] == 0.5 and reference["top_is_clean_where_corrupted"] == 0.5
+    assert reference["top_is_given"] == 0.5

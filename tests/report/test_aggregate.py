@@ -170,3 +170,33 @@ def test_a_labellers_natural_rate_is_its_own_row_with_its_measured_share_of_wron
     assert table.loc["labeller", "mean"] == pytest.approx(0.3)
     assert "| labeller | 0.0 | 0.750 | sft |" in paths["markdown"].read_text()
     assert paths["plot"].stat().st_size > 1000
+
+
+def test_detector_and_per_class_tables_average_a_settings_seeds(tmp_path):
+    for seed, (auroc, top_clean, other_weight) in enumerate(((0.6, 0.3, 2.0), (0.8, 0.5, 1.0))):
+        fake_run(tmp_path, "atlantis", 0.5, seed, 0.5)
+        run = tmp_path / f"atlantis-0.5-{seed}"
+        detector = {
+            "n": 10,
+            "n_corrupted": 5,
+            "reference": {"top_is_clean": top_clean, "top_is_clean_where_corrupted": 0.2, "top_is_given": 0.6},
+            "cleanlab": {"auroc_clean_vs_noisy": auroc, "precision_at_m": 0.6, "precision": 0.5},
+            "atlantis_weights": {
+                "auroc_clean_vs_noisy": auroc,
+                "precision_at_m": 0.6,
+                "matched_budget": {"precision": 0.4},
+            },
+        }
+        (run / "cleanlab.json").write_text(json.dumps(detector))
+        per_class = {
+            "Other": {"mean_weight": other_weight, "frequency": 0.5},
+            "A": {"mean_weight": 0.5, "frequency": 0.5},
+        }
+        (run / "weights.json").write_text(json.dumps({"per_class": per_class}))
+    paths = write_report(tmp_path)
+    detectors = paths["detectors"].read_text()
+    assert (
+        "| uniform 0.5 · atlantis (finetune) | 2 | 0.500 ± 0.000 | 0.400 ± 0.141 | 0.200 ± 0.000 | 0.700 ± 0.141 |"
+        in detectors
+    )
+    assert "| Other | 1.50 (50 %) |" in paths["weights_per_class"].read_text()
