@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-ablation
+	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-ablation study-cpu-reference
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -119,18 +119,26 @@ smollm2-ade-redocred: $(STAMP)  ## SFT on real SmolLM2: ADE fold 0 (pairs, end-t
 	$(PY) -m atlantis.report outputs/ade_redocred/ade --out docs/ade_redocred/ade
 	$(PY) -m atlantis.report outputs/ade_redocred/ade_e2e --out docs/ade_redocred/ade_e2e
 	$(PY) -m atlantis.report outputs/ade_redocred/redocred --metric test/docred_f1 --out docs/ade_redocred/redocred
+# The 1-seed comparisons at noise 0.5 (weight options, the reference's strength) share one folder and one SFT.
+STUDY_CPU_ONE_SEED = $(PY) -m atlantis.report outputs/study_cpu_ablation --keep-runs docs/study_cpu/ablation/runs \
+	--out docs/study_cpu/ablation
 study-cpu-ablation: $(STAMP)  ## issue 15: 1-seed ablation (per-class x temperature, label_set) vs SFT at noise 0.5, then its report
 	$(call SWEEP,study_cpu_ablation)
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/label_set seed=0 noise=0.5 \
 		+baseline=atlantis_crossfit method.weights.reduction=label_set
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/sft seed=0 noise=0.5 +baseline=sft
-	$(PY) -m atlantis.report outputs/study_cpu_ablation --keep-runs docs/study_cpu/ablation/runs \
-		--out docs/study_cpu/ablation
+	$(STUDY_CPU_ONE_SEED)
+study-cpu-reference: $(STAMP)  ## issue 15: a stronger crossfit reference (4 folds; 6 epochs) at noise 0.5, 1 seed, then the report
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_folds seed=0 noise=0.5 \
+		+baseline=atlantis_crossfit reference.folds=4
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_epochs seed=0 noise=0.5 \
+		+baseline=atlantis_crossfit reference.max_epochs=6
+	$(STUDY_CPU_ONE_SEED)
 study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~7 h on 2 cores, resumable), then its report
 	$(call SWEEP,study_cpu)
 	$(call SWEEP,study_cpu) noise=0.0 noise_kind=labeller noise_kind.natural=true \
 		noise_kind.weak_file=$(abspath outputs/labeller_smollm2/weak.jsonl)
-	$(PY) -m atlantis.report outputs/study_cpu --out docs/study_cpu
+	$(PY) -m atlantis.report outputs/study_cpu --keep-runs docs/study_cpu/runs --out docs/study_cpu
 bench-docred: $(STAMP)  ## Re-DocRED test pairs/s over 97 labels: document prefix once vs whole prompts
 	$(PY) -m benchmarks.docred_pairs $(ARGS)
 sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real SmolLM2, clean labels (~1 hour)
