@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-ablation study-cpu-reference
+	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-ablation study-cpu-reference study-cpu-extended
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -134,6 +134,15 @@ study-cpu-reference: $(STAMP)  ## issue 15: a stronger crossfit reference (4 fol
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_epochs seed=0 noise=0.5 \
 		+baseline=atlantis_crossfit reference.max_epochs=6
 	$(STUDY_CPU_ONE_SEED)
+study-cpu-extended: $(STAMP)  ## issue 15: the extended grid, 1 seed, at 0.2 uniform and 0.3 llm_like, then its report
+	for noise in "noise=0.2 noise_kind=uniform" "noise=0.3 noise_kind=llm_like"; do \
+		$(call SWEEP,study_cpu_extended) $$noise && \
+		$(call SWEEP,study_cpu_extended) $$noise +baseline=atlantis_crossfit reference=finetune && \
+		$(call SWEEP,study_cpu_extended) $$noise +baseline=sft,atlantis_crossfit method/select=fisher && \
+		$(call SWEEP,study_cpu_extended) $$noise +baseline=sft method/select=random || exit 1; \
+	done
+	$(PY) -m atlantis.report outputs/study_cpu_extended --keep-runs docs/study_cpu/extended/runs \
+		--out docs/study_cpu/extended
 study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~7 h on 2 cores, resumable), then its report
 	$(call SWEEP,study_cpu)
 	$(call SWEEP,study_cpu) noise=0.0 noise_kind=labeller noise_kind.natural=true \
