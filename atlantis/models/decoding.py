@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import torch
 
 from atlantis.models.loss import IGNORE_INDEX, token_nll
+
+
+@functools.cache
+def _cache_keyword(model_class: type) -> str:
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
+def cache_kwarg(model, cache) -> dict:
+    """A KV cache as the model's forward takes it: `cache=` in newer transformers (which deprecate
+    `past_key_values=`), `past_key_values=` in older ones."""
+    return {_cache_keyword(type(model)): cache}
 
 
 def pad_candidates(candidate_ids: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,7 +123,9 @@ def score_candidates_shared_prefix(model, prompt_ids, prompt_mask, candidate_ids
         rest_ids[i, : len(r)], rest_mask[i, : len(r)] = r, 1
     mask = torch.cat([torch.ones((batch, shared), dtype=prompt_mask.dtype, device=device), rest_mask], dim=1)
     positions = shared + torch.arange(width, device=device).expand(batch, -1)
-    out = model(input_ids=rest_ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
+    out = model(
+        input_ids=rest_ids, attention_mask=mask, position_ids=positions, **cache_kwarg(model, cache), use_cache=True
+    )
     last = out.logits[torch.arange(batch, device=device), lengths - 1]  # each row's own last prompt token
     start = (shared + lengths).unsqueeze(1)
     return score_after_prompt(model, out.past_key_values, last, mask, start, candidate_ids, pad_token_id)
@@ -155,7 +171,7 @@ def score_chunk(model, cache, last_logits, prompt_mask, start, candidate_ids, pa
         input_ids=token.expand(batch, -1),
         attention_mask=mask,
         position_ids=start + offset,
-        past_key_values=cache,
+        **cache_kwarg(model, cache),
         use_cache=True,
     )
     logits = out.logits.float()
