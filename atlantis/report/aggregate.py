@@ -43,7 +43,7 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
     by_method = flat.groupby(frame["method"].astype(str).to_numpy())
     varying = [c for c in flat.columns if c not in SHOWN and by_method[c].nunique().max() > 1]
     frame["variant"] = [
-        ", ".join(f"{c.removeprefix('method.')}={row[c]}" for c in varying if row[c] != "nan")
+        ", ".join(f"{c.removeprefix('method.')}={row[c]}" for c in varying if not pd.isna(row[c]) and row[c] != "nan")
         for _, row in flat.iterrows()
     ]
     frame["variant_context"] = [

@@ -83,9 +83,14 @@ def test_jobs_that_differ_in_one_option_are_two_rows(tmp_path):
         settings = {"seed": 0, "method": {"name": "atlantis", "weights": {"temperature": temperature}}}
         metrics = {"config": config, "settings": settings, "test/f1_official": score}
         (path / "metrics.json").write_text(json.dumps(metrics))
-    table = pd.read_csv(write_report(tmp_path)["csv"])
-    assert len(table) == 2 and sorted(table["mean"]) == [0.5, 0.7]
-    assert sorted(table["variant"]) == ["weights.temperature=1.0", "weights.temperature=4.0"]
+    sft = tmp_path / "sft"  # its weighting has no temperature: no "temperature=nan" in its row
+    sft.mkdir()
+    config = dict(config, method="sft", reference=None)
+    settings = {"seed": 0, "method": {"name": "sft", "weights": {"_target_": "UnitWeights"}}}
+    (sft / "metrics.json").write_text(json.dumps({"config": config, "settings": settings, "test/f1_official": 0.4}))
+    table = pd.read_csv(write_report(tmp_path)["csv"], keep_default_na=False)
+    assert len(table) == 3 and sorted(table["mean"]) == [0.4, 0.5, 0.7]
+    assert sorted(table["variant"]) == ["", "weights.temperature=1.0", "weights.temperature=4.0"]
 
 
 def test_cross_validation_folds_are_replicates_paired_by_fold(tmp_path):
