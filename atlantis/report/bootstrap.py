@@ -121,3 +121,28 @@ def paired_bootstrap(
         diffs = np.take_along_axis(diffs, chosen, axis=1)
     boots = diffs.mean(axis=1)
     return float(np.mean(observed)), *np.percentile(boots, [2.5, 97.5]).tolist()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m atlantis.report.bootstrap RUN_A RUN_B`: metric(A) - metric(B) with its paired 95 % interval
+    (runs of one seed: the same test examples, resampled together)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("run_a", type=Path)
+    parser.add_argument("run_b", type=Path)
+    parser.add_argument("--metric", default="f1_official", choices=METRICS)
+    args = parser.parse_args(argv)
+    a, b = Predictions.read(args.run_a), Predictions.read(args.run_b)
+    missing = [str(run) for run, p in ((args.run_a, a), (args.run_b, b)) if p is None]
+    if missing:
+        parser.error(f"no classification predictions.jsonl in {', '.join(missing)}")
+    diff, lo, hi = paired_bootstrap([(a, b)], args.metric)
+    print(
+        f"{args.metric}: A - B = {diff:+.4f} [{lo:+.4f}, {hi:+.4f}] (95 % paired bootstrap over {len(a.ids)} examples)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

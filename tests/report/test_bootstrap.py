@@ -1,5 +1,7 @@
 """The example-level paired bootstrap: its metrics equal classification_report's; its interval is paired."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,15 @@ def test_the_interval_is_paired_over_examples():
     assert 0 < lo < diff < hi  # paired: the shared examples cancel, so a small consistent gain is resolved
     same = paired_bootstrap([(b, b)], "accuracy", n_boot=500)
     assert same == (0.0, 0.0, 0.0)
+
+
+def test_the_command_line_compares_two_runs(tmp_path, capsys):
+    from atlantis.report.bootstrap import main
+
+    gold = ["A", "B", "Other", "A"] * 25
+    for name, predicted in (("a", gold), ("b", ["Other"] * len(gold))):
+        (tmp_path / name).mkdir()
+        rows = [{"id": str(i), "gold": g, "predicted": p} for i, (g, p) in enumerate(zip(gold, predicted))]
+        (tmp_path / name / "predictions.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert "A - B = +1.0000 [+1.0000, +1.0000]" in capsys.readouterr().out
