@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from atlantis.methods.params import result_params
-from atlantis.signals.cache import cache_key, file_sha256
+from atlantis.signals.cache import cache_key, file_sha256, result_params
 from atlantis.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,17 @@ log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 
 
+# How the trained parameters are computed, not what they are: top_layers.cache_lower gives the same losses and
+# gradients as the full pass (tests/models/test_module.py), so job and reference keys leave it out and a job
+# run with it reuses the state and cached references of one run without it.
+RUNTIME_PARAMS_KEYS = ("cache_lower",)
+
+
+def result_params(params: dict) -> dict:
+    """A params policy's options less those that only change how fast it trains."""
+    return {k: v for k, v in params.items() if k not in RUNTIME_PARAMS_KEYS}
+
+
 def cache_key(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from atlantis.methods.params import result_params
 from atlantis.models.loading import build_model
-from atlantis.signals.cache import ArtifactCache
+from atlantis.signals.cache import ArtifactCache, result_params
 from atlantis.signals.identity import model_identity
 from atlantis.signals.reference import REFERENCE_KINDS, crossfit_folds, finetune_small
 from atlantis.signals.scoring import embed_features, label_set_posterior, score_features, score_label_sets
