@@ -86,6 +86,8 @@ def test_a_skipped_job_loses_nothing_when_the_first_folder_is_deleted(tmp_path):
     )
     metrics = run_job(cfg, tmp_path / "first")
     written = sorted(p.name for p in (tmp_path / "first").iterdir() if not p.is_symlink() and p.name != "run.log")
+    assert "csv" in written  # a folder too: a rerun into the same sweep folder finds its files linked to the state
+    assert run_job(cfg, tmp_path / "first")["skipped"]["reason"] == "completed earlier"
     shutil.rmtree(tmp_path / "first")
     again = run_job(cfg, tmp_path / "second")
     assert again["skipped"]["reason"] == "completed earlier"

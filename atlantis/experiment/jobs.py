@@ -94,6 +94,10 @@ def artifact_source(state: Path) -> Path | None:
 
 def link_or_copy(source: str, target: str) -> None:
     """A hard link where the file system allows it (a merged 7B model is not copied twice), else a copy."""
+    if os.path.lexists(target):
+        if os.path.exists(target) and os.path.samefile(source, target):
+            return  # a rerun into the job's own folder: its files already are the state's copy
+        os.unlink(target)
     try:
         os.link(source, target)
     except OSError:
