@@ -112,7 +112,7 @@ def test_cached_frozen_outputs_share_the_job_and_its_references(tmp_path):
     common = [*TINY, "model.kind=causal", "method=atlantis_crossfit", "method/params=top_layers"]
     common += ["method.params.n=1", "reference.folds=2", "noise=0.3"]
     common += [f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'c'}"]
-    plain, cached = job_config(*common), job_config(*common, "+method.params.cache_lower=true")
+    plain, cached = job_config(*common), job_config(*common, "method.params.cache_lower=true")
     assert cached["method"]["params"]["cache_lower"] is True and job_key(plain) == job_key(cached)
     assert job_key(plain) != job_key(job_config(*common[:-2], "method.params.n=2", *common[-2:]))
 
@@ -123,7 +123,7 @@ def test_cached_frozen_outputs_share_the_job_and_its_references(tmp_path):
     assert again["test/f1_official"] == first["test/f1_official"]
     # Another job with cached frozen outputs trains (with them) on the references the plain job made.
     tempered = run_job(
-        job_config(*common, "+method.params.cache_lower=true", "method.weights.temperature=2.0"), tmp_path / "t"
+        job_config(*common, "method.params.cache_lower=true", "method.weights.temperature=2.0"), tmp_path / "t"
     )
     assert "skipped" not in tempered and (tmp_path / "t" / "predictions.jsonl").is_file()
     assert len(references) == 2 and sorted((tmp_path / "c").rglob("references/*")) == references

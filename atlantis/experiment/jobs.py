@@ -111,7 +111,6 @@ def copy_outputs(source: Path, target: Path) -> None:
         if path.is_symlink() or path.name in (FAILURE_FILE, "run.log", ".hydra", ARTIFACTS):
             continue
         if path.is_file():
-            (target / path.name).unlink(missing_ok=True)
             link_or_copy(str(path), str(target / path.name))
         elif path.is_dir():
             shutil.copytree(path, target / path.name, dirs_exist_ok=True, copy_function=link_or_copy)

@@ -78,6 +78,9 @@ class TopLayers(FullParams):
     def apply(self, model):
         n_blocks = freeze_lower_layers(model, self.n)
         self.n_lower = max(0, n_blocks - self.n)
+        if self.cache_lower and self.n_lower == 0:
+            log.info("top_layers.cache_lower: every block trains, nothing frozen to cache; the full pass runs")
+            self.cache_lower = False
         if self.cache_lower:
             from atlantis.models.forward import PLAIN_LM_HEAD
 
