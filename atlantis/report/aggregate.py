@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from atlantis.methods.method import BASELINE
 from atlantis.report.bootstrap import METRICS, Predictions, paired_bootstrap
 from atlantis.utils.io import atomic_write_text
 
+log = logging.getLogger(__name__)
 GROUP = ["dataset", "model", "noise_kind", "noise", "method", "reference"]
 # Settings already shown by a GROUP column (or the seed, which rows aggregate over).
 SHOWN = {"seed", "noise", "dataset.name", "model.name", "method.name", "noise_kind.name", "reference.name", "fallback"}
@@ -55,9 +57,16 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
 
 def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
     """One row per job folder with a metrics.json: its settings, the metric and weight diagnostics."""
-    rows, settings = [], []
+    rows, settings, seen = [], [], {}
     for path in sorted(Path(root).rglob("metrics.json")):
         metrics = json.loads(path.read_text())
+        # The same job in two sweep folders (a piece run on its own, then the whole grid) is one run, not two seeds.
+        fingerprint = json.dumps(metrics.get("settings"), sort_keys=True) if metrics.get("settings") else None
+        if fingerprint in seen:
+            log.warning("%s is the same job as %s: counted once", path.parent, seen[fingerprint])
+            continue
+        if fingerprint is not None:
+            seen[fingerprint] = path.parent
         settings.append(metrics.get("settings") or {})  # absent in run folders written before it existed
         config = metrics.get("config") or {}
         weights = metrics.get("weights") or {}

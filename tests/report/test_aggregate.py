@@ -205,3 +205,18 @@ def test_detector_and_per_class_tables_average_a_settings_seeds(tmp_path):
         in detectors
     )
     assert "| Other | 1.50 (50 %) |" in paths["weights_per_class"].read_text()
+
+
+def test_the_same_job_in_two_sweep_folders_counts_once(tmp_path):
+    # A piece of a grid run into its own folder, then the whole grid (which skipped that job): one run, not 2 seeds.
+    for folder, method, score in (("piece", "sft", 0.4), ("grid", "sft", 0.4), ("grid", "atlantis", 0.5)):
+        path = tmp_path / folder / method
+        path.mkdir(parents=True)
+        config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": 0.5, "method": method}
+        config.update(reference=None, seed=0)
+        settings = {"seed": 0, "method": {"name": method}}
+        metrics = {"config": config, "settings": settings, "test/f1_official": score}
+        (path / "metrics.json").write_text(json.dumps(metrics))
+    table = pd.read_csv(write_report(tmp_path)["csv"]).set_index("method")
+    assert table.loc["sft", "n_seeds"] == 1 and table.loc["atlantis", "n_seeds"] == 1
+    assert table.loc["atlantis", "minus_sft"] == pytest.approx(0.1)
