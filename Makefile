@@ -14,7 +14,7 @@ export PYTHONUNBUFFERED := 1
 
 .PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
-	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-ablation study-cpu-reference study-cpu-extended
+	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-piece study-cpu-ablation study-cpu-reference study-cpu-extended
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-24s %s\n", $$1, $$2}'
@@ -143,6 +143,13 @@ study-cpu-extended: $(STAMP)  ## issue 15: the extended grid, 1 seed, at 0.2 uni
 	done
 	$(PY) -m atlantis.report outputs/study_cpu_extended --keep-runs docs/study_cpu/extended/runs \
 		--out docs/study_cpu/extended
+# One piece of the core grid into its own folder (e.g. PIECE="noise=0.5"): `make study-cpu` skips its finished jobs.
+PIECE ?= noise=0.5
+EMPTY :=
+SPACE := $(EMPTY) $(EMPTY)
+study-cpu-piece: $(STAMP)  ## issue 15: one resumable piece of the core grid, e.g. PIECE="noise=0.5 seed=1"
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_pieces/$(subst =,,$(subst $(SPACE),_,$(PIECE))) $(PIECE)
+	$(PY) -m atlantis.report outputs/study_cpu_pieces --out outputs/study_cpu_pieces/report
 study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~7 h on 2 cores, resumable), then its report
 	$(call SWEEP,study_cpu)
 	$(call SWEEP,study_cpu) noise=0.0 noise_kind=labeller noise_kind.natural=true \
