@@ -127,3 +127,41 @@ def test_cached_frozen_outputs_share_the_job_and_its_references(tmp_path):
     )
     assert "skipped" not in tempered and (tmp_path / "t" / "predictions.jsonl").is_file()
     assert len(references) == 2 and sorted((tmp_path / "c").rglob("references/*")) == references
+
+
+def test_a_reference_can_train_other_parameters_than_the_method(tmp_path):
+    # reference.params: a stronger reference (every block) for a method that trains its top block only. Unset, it
+    # is the method's policy and stays out of the keys, so jobs from before the option keep theirs.
+    import json
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from atlantis.experiment.jobs import job_key
+    from atlantis.experiment.pipeline import run_job
+    from tests.conftest import job_config
+    from tests.methods.test_compose import TINY
+
+    common = [*TINY, "model.kind=causal", "method=atlantis_crossfit", "method/params=top_layers"]
+    common += ["method.params.n=1", "reference.folds=2", "noise=0.3"]
+    common += [f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'c'}"]
+    default = job_config(*common)
+    full = job_config(*common, "reference.params={_target_:atlantis.methods.params.FullParams}")
+    before = dict(default, reference={k: v for k, v in default["reference"].items() if k != "params"})
+    assert default["reference"]["params"] is None and job_key(default) == job_key(before)
+    assert job_key(full) != job_key(default)
+
+    run_job(default, tmp_path / "top")
+    run_job(full, tmp_path / "full")
+    fold0 = {}
+    for manifest in (tmp_path / "c").rglob("references/*/manifest.json"):
+        spec = json.loads(manifest.read_text())["spec"]
+        if spec.get("fold") == 0:
+            fold0.setdefault(spec["role"]["training"]["params"]["_target_"].rsplit(".", 1)[-1], []).append(
+                manifest.parent
+            )
+    assert sorted(fold0) == ["FullParams", "TopLayers"] and all(len(v) == 1 for v in fold0.values())
+    # Same seed, same start: the lowest block moved only in the reference that trained every parameter.
+    top, every = (AutoModelForCausalLM.from_pretrained(fold0[k][0]).state_dict() for k in ("TopLayers", "FullParams"))
+    lowest = [name for name in top if ".layers.0." in name]
+    assert lowest and not all(torch.equal(top[name], every[name]) for name in lowest)

@@ -47,7 +47,18 @@ def job_settings(cfg: dict) -> dict:
         kept["noise_kind"] = with_file_digests(kept["noise_kind"])
     if isinstance(kept.get("method", {}).get("params"), dict):
         kept["method"] = dict(kept["method"], params=result_params(kept["method"]["params"]))
+    if isinstance(kept.get("reference"), dict) and "params" in kept["reference"]:
+        kept["reference"] = reference_settings(kept["reference"])
     return kept
+
+
+def reference_settings(reference: dict) -> dict:
+    """The reference's options with its own params policy only when it names one (null: the method's), so
+    jobs from before the option existed keep their keys."""
+    params = reference["params"]
+    if params is None:
+        return {k: v for k, v in reference.items() if k != "params"}
+    return dict(reference, params=result_params(params)) if isinstance(params, dict) else reference
 
 
 def with_file_digests(options: dict) -> dict:

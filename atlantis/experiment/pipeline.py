@@ -98,8 +98,9 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         "tokenizer": tokenizer_identity(cfg["model"]["tokenizer"], cfg["paths"]["cache_dir"]),
         "kind": cfg["model"]["kind"],
     }
-    # The reference trains with the method's params policy when it trains, else every parameter.
-    params = dict(cfg["method"]["params"]) if method.params.trains else None
+    # The reference trains with its own params policy when it names one (a stronger or cheaper reference than
+    # the method's), else with the method's when that trains, else every parameter.
+    params = reference.get("params") or (dict(cfg["method"]["params"]) if method.params.trains else None)
     reference_training = dict(
         train_cfg,
         max_epochs=reference.get("max_epochs") or train_cfg["max_epochs"],

@@ -89,7 +89,8 @@ class Signals:
             raise ValueError(f"reference must be one of {REFERENCE_KINDS}, got {name!r}")
         if name == "pretrained":
             return {"reference": "pretrained", "model": model_identity(self._pretrained_spec(), self.cache.root)}
-        options = {k: v for k, v in self.reference.items() if k not in ("name_or_path", "gguf_file")}
+        # its params policy is in the training key (whichever policy it trains with)
+        options = {k: v for k, v in self.reference.items() if k not in ("name_or_path", "gguf_file", "params")}
         return {
             "reference": options,
             "small": model_identity(self.models["small"], self.cache.root),
