@@ -128,11 +128,13 @@ study-cpu-ablation: $(STAMP)  ## issue 15: 1-seed ablation (per-class x temperat
 		+baseline=atlantis_crossfit method.weights.reduction=label_set
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/sft seed=0 noise=0.5 +baseline=sft
 	$(STUDY_CPU_ONE_SEED)
-study-cpu-reference: $(STAMP)  ## issue 15: a stronger crossfit reference (4 folds; 6 epochs) at noise 0.5, 1 seed, then the report
+study-cpu-reference: $(STAMP)  ## issue 15: a stronger crossfit reference (4 folds; 6 epochs; every block trained) at noise 0.5, 1 seed, then the report
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_folds seed=0 noise=0.5 \
 		+baseline=atlantis_crossfit reference.folds=4
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_epochs seed=0 noise=0.5 \
 		+baseline=atlantis_crossfit reference.max_epochs=6
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_full seed=0 noise=0.5 \
+		+baseline=atlantis_crossfit "reference.params={_target_:atlantis.methods.params.FullParams}"
 	$(STUDY_CPU_ONE_SEED)
 study-cpu-extended: $(STAMP)  ## issue 15: the extended grid, 1 seed, at 0.2 uniform and 0.3 llm_like, then its report
 	for noise in "noise=0.2 noise_kind=uniform" "noise=0.3 noise_kind=llm_like"; do \
