@@ -20,6 +20,7 @@ SHOWN = {"seed", "noise", "dataset.name", "model.name", "method.name", "noise_ki
 # Runs of one setting that a row averages over: seeds, and cross-validation folds (ADE's 10 folds).
 REPLICATES = ("seed", "dataset.reader.fold")
 SHOWN |= set(REPLICATES)
+UNSET = "<unset>"
 
 
 def flatten(tree, prefix: str = "") -> dict:
@@ -39,13 +40,15 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
     Two jobs that differ in anything (a weight option, a selection budget, a trainer setting) land in
     different rows, never pooled as if they were seeds of one setting.
     """
-    flat = pd.DataFrame([flatten(s) for s in settings]).astype(str)
+    # null and absent are one value, UNSET, that counts as a difference (a reference with its own params policy
+    # is another setting than one without) but is not printed (SFT has no temperature).
+    flat = pd.DataFrame([flatten(s) for s in settings], dtype=object).fillna(UNSET).astype(str)
     # A setting belongs in the key when it differs between runs of one method (what the preset name implies,
     # such as its weighting class, is already said by the method column).
     by_method = flat.groupby(frame["method"].astype(str).to_numpy())
     varying = [c for c in flat.columns if c not in SHOWN and by_method[c].nunique().max() > 1]
     frame["variant"] = [
-        ", ".join(f"{c.removeprefix('method.')}={row[c]}" for c in varying if not pd.isna(row[c]) and row[c] != "nan")
+        ", ".join(f"{c.removeprefix('method.')}={row[c]}" for c in varying if row[c] != UNSET)
         for _, row in flat.iterrows()
     ]
     frame["variant_context"] = [
@@ -239,44 +242,81 @@ def collapse_notes(summary: pd.DataFrame) -> str:
     return ("\n" + "\n".join(notes) + "\n") if notes else ""
 
 
-def plot(summary: pd.DataFrame, metric: str, path: Path) -> None:
+def arm_labels(summary: pd.DataFrame) -> pd.Series:
+    """A plot label per row: method (reference) [the variant's settings less those every row of it shares]."""
+    pairs = summary["variant"].fillna("").map(lambda v: [p for p in v.split(", ") if p])
+    shared = set.intersection(*(set(p) for p in pairs)) if len(pairs) else set()
+    several = [key for key in ("dataset", "model") if summary[key].nunique() > 1]
+    labels = []
+    for (_, row), own in zip(summary.iterrows(), pairs, strict=True):
+        label = row["method"] if row["reference"] == "-" else f"{row['method']} ({row['reference']})"
+        variant = ", ".join(p.removeprefix("weights.") for p in own if p not in shared)
+        labels.append(" ".join([*(str(row[k]) for k in several), f"{label} [{variant}]" if variant else label]))
+    return pd.Series(labels, index=summary.index)
+
+
+def plot(summary: pd.DataFrame, metric: str, path: Path, baseline: str = BASELINE) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    # One line per method and noise kind (never pooled), at the measured share of wrong training labels where
-    # known (a labeller's natural rate is run as noise 0.0); colour = method, marker = noise kind.
     summary = summary.assign(
-        x=summary["train_noise"].fillna(summary["noise"]) if "train_noise" in summary else summary["noise"]
+        label=arm_labels(summary),
+        # the measured share of wrong training labels where known (a labeller's natural rate is run as noise 0.0)
+        x=summary["train_noise"].fillna(summary["noise"]) if "train_noise" in summary else summary["noise"],
     )
+    if summary.groupby(["noise_kind", "noise"]).ngroups == 1:
+        fig = plot_one_setting(plt, summary, metric, baseline)
+    else:
+        fig = plot_against_noise(plt, summary, metric)
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def plot_against_noise(plt, summary: pd.DataFrame, metric: str):
+    """Score against the share of wrong labels: one line per arm and noise kind (never pooled); colour = arm,
+    marker = noise kind."""
+    fig, ax = plt.subplots(figsize=(7.5, 4.6))
     kinds = sorted(summary["noise_kind"].astype(str).unique())
     markers = dict(zip(kinds, "osD^v<>", strict=False))
-    arm_keys = ["dataset", "model", "method", "variant", "reference"]
-    arms = list(summary.groupby(arm_keys, sort=True).groups)
-    colours = {arm: f"C{i % 10}" for i, arm in enumerate(arms)}
-    several = [key for key in ("dataset", "model") if summary[key].nunique() > 1]
-    for (*arm, kind), group in summary.groupby([*arm_keys, "noise_kind"], sort=True):
-        dataset, model, method, variant, reference = arm
-        group = group.groupby("noise", as_index=False).agg(x=("x", "mean"), mean=("mean", "mean"), std=("std", "mean"))
-        label = method if reference == "-" else f"{method} ({reference})"
-        label = f"{label} [{variant}]" if variant else label
-        label = f"{label}, {kind}" if len(kinds) > 1 else label
-        label = " ".join([*(str(dict(dataset=dataset, model=model)[k]) for k in several), label])
+    colours = {label: f"C{i % 10}" for i, label in enumerate(sorted(summary["label"].unique()))}
+    for (label, kind), group in summary.groupby(["label", "noise_kind"], sort=True):
+        group = group.sort_values("noise")
         ax.errorbar(
-            group["x"], group["mean"], yerr=group["std"], marker=markers.get(kind, "o"), capsize=3, label=label,
-            color=colours[tuple(arm)], linestyle="-" if len(group) > 1 else "none",
+            group["x"], group["mean"], yerr=group["std"], marker=markers.get(kind, "o"), capsize=3,
+            label=f"{label}, {kind}" if len(kinds) > 1 else label, color=colours[label],
+            linestyle="-" if len(group) > 1 else "none",
         )  # fmt: skip
     ax.set_xlabel("share of wrong training labels (measured; the noise rate where not recorded)")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    fig.tight_layout()
-    tmp = path.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    return fig
+
+
+def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
+    """One noise setting: each arm's score (± sd over seeds), best on top, its difference to the baseline with
+    the interval written beside it, the baseline as a dashed line."""
+    summary = summary.sort_values("mean").reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.32 * len(summary)))
+    ax.errorbar(summary["mean"], summary.index, xerr=summary["std"], fmt="o", capsize=3, color="C0")
+    base = summary.loc[summary["method"] == baseline, "mean"]
+    if len(base) == 1:
+        ax.axvline(base.iloc[0], color="grey", linestyle="--", linewidth=1)
+    column = f"minus_{baseline}"
+    for i, r in summary.iterrows():
+        if column in summary and not pd.isna(r[column]):
+            text = f"  {r[column]:+.3f} [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}]"
+            ax.annotate(text, (r["mean"], i), fontsize=7, va="center", xytext=(4, 0), textcoords="offset points")
+    ax.set_yticks(summary.index, summary["label"], fontsize=7)
+    kind, noise = summary["noise_kind"].iloc[0], summary["noise"].iloc[0]
+    ax.set_xlabel(f"{metric} (± sd over seeds; beside: minus {baseline}, 95 % interval) — {kind} noise {noise}")
+    ax.grid(alpha=0.3, axis="x")
+    ax.margins(x=0.25)
+    return fig
 
 
 # What a committed study keeps of each run: enough to remake its tables and intervals, no checkpoints.
@@ -315,7 +355,7 @@ def write_report(
     atomic_write_text(paths["csv"], summary.to_csv(index=False))
     title = f"# Report: {metric} ({len(frame)} runs under {root})\n\n"
     atomic_write_text(paths["markdown"], title + to_markdown(summary, metric, baseline))
-    plot(summary, metric, paths["plot"])
+    plot(summary, metric, paths["plot"], baseline)
     from atlantis.report.diagnostics import detector_table, per_class_weights_table
 
     for name, table in (

@@ -220,3 +220,24 @@ def test_the_same_job_in_two_sweep_folders_counts_once(tmp_path):
     table = pd.read_csv(write_report(tmp_path)["csv"]).set_index("method")
     assert table.loc["sft", "n_seeds"] == 1 and table.loc["atlantis", "n_seeds"] == 1
     assert table.loc["atlantis", "minus_sft"] == pytest.approx(0.1)
+
+
+def test_a_setting_one_job_sets_and_another_leaves_null_makes_two_rows(tmp_path):
+    # The stronger references: max_epochs 6 vs null (the trainer's), a params policy vs none (the method's).
+    references = {
+        "default": {"name": "crossfit", "max_epochs": None},
+        "epochs": {"name": "crossfit", "max_epochs": 6},
+        "full": {"name": "crossfit", "max_epochs": None, "params": {"_target_": "atlantis.methods.params.FullParams"}},
+    }
+    for (name, reference), score in zip(references.items(), (0.30, 0.29, 0.26), strict=True):
+        path = tmp_path / name
+        path.mkdir()
+        config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": 0.5, "method": "atlantis"}
+        config.update(reference="crossfit", seed=0)
+        settings = {"seed": 0, "method": {"name": "atlantis"}, "reference": reference}
+        (path / "metrics.json").write_text(
+            json.dumps({"config": config, "settings": settings, "test/f1_official": score})
+        )
+    table = pd.read_csv(write_report(tmp_path)["csv"], keep_default_na=False).set_index("variant")
+    assert sorted(table.index) == ["", "reference.max_epochs=6", "reference.params._target_=FullParams"]
+    assert table.loc["reference.max_epochs=6", "mean"] == pytest.approx(0.29) and (table["n_seeds"] == 1).all()
