@@ -134,7 +134,7 @@ study-cpu-reference: $(STAMP)  ## issue 15: a stronger crossfit reference (4 fol
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_epochs seed=0 noise=0.5 \
 		+baseline=atlantis_crossfit reference.max_epochs=6
 	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_ablation/reference_full seed=0 noise=0.5 \
-		+baseline=atlantis_crossfit "reference.params={_target_:atlantis.methods.params.FullParams}"
+		+baseline=atlantis_crossfit,atlantis_crossfit_tempered "reference.params={_target_:atlantis.methods.params.FullParams}"
 	$(STUDY_CPU_ONE_SEED)
 study-cpu-extended: $(STAMP)  ## issue 15: the extended grid, 1 seed, at 0.2 uniform and 0.3 llm_like, then its report
 	for noise in "noise=0.2 noise_kind=uniform" "noise=0.3 noise_kind=llm_like"; do \
