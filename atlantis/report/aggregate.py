@@ -43,10 +43,10 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
     # null and absent are one value, UNSET, that counts as a difference (a reference with its own params policy
     # is another setting than one without) but is not printed (SFT has no temperature).
     flat = pd.DataFrame([flatten(s) for s in settings], dtype=object).fillna(UNSET).astype(str)
-    # A setting belongs in the key when it differs between runs of one method (what the preset name implies,
-    # such as its weighting class, is already said by the method column).
-    by_method = flat.groupby(frame["method"].astype(str).to_numpy())
-    varying = [c for c in flat.columns if c not in SHOWN and by_method[c].nunique().max() > 1]
+    # A setting belongs in the key when it differs between runs that the GROUP columns would pool (what those
+    # columns already say, such as a method's weighting class or a noise kind's label file, is not repeated).
+    by_group = flat.groupby([frame[key].astype(str).to_numpy() for key in GROUP])
+    varying = [c for c in flat.columns if c not in SHOWN and by_group[c].nunique().max() > 1]
     frame["variant"] = [
         ", ".join(f"{c.removeprefix('method.')}={row[c]}" for c in varying if row[c] != UNSET)
         for _, row in flat.iterrows()

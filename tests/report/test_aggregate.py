@@ -241,3 +241,22 @@ def test_a_setting_one_job_sets_and_another_leaves_null_makes_two_rows(tmp_path)
     table = pd.read_csv(write_report(tmp_path)["csv"], keep_default_na=False).set_index("variant")
     assert sorted(table.index) == ["", "reference.max_epochs=6", "reference.params._target_=FullParams"]
     assert table.loc["reference.max_epochs=6", "mean"] == pytest.approx(0.29) and (table["n_seeds"] == 1).all()
+
+
+def test_options_that_only_differ_between_noise_kinds_stay_out_of_the_variant(tmp_path):
+    # The labeller's label file is said by the "labeller" noise kind; it must not be printed on every row.
+    kinds = {"uniform": {"name": "uniform"}, "labeller": {"name": "labeller", "weak_file": "/x/weak.jsonl"}}
+    for (kind, options), method in ((k, m) for k in kinds.items() for m in ("sft", "atlantis")):
+        path = tmp_path / f"{kind}-{method}"
+        path.mkdir()
+        config = {"dataset": "semeval", "model": "tiny", "noise_kind": kind, "noise": 0.0, "method": method}
+        config.update(reference=None, seed=0)
+        settings = {"seed": 0, "method": {"name": method}, "noise_kind": options}
+        score = {"sft": 0.4, "atlantis": 0.5 if kind == "uniform" else 0.3}[method]
+        (path / "metrics.json").write_text(
+            json.dumps({"config": config, "settings": settings, "test/f1_official": score})
+        )
+    table = pd.read_csv(write_report(tmp_path)["csv"], keep_default_na=False)
+    assert (table["variant"] == "").all() and len(table) == 4
+    atlantis = table[table.method == "atlantis"].set_index("noise_kind")["minus_sft"]
+    assert float(atlantis["uniform"]) == pytest.approx(0.1) and float(atlantis["labeller"]) == pytest.approx(-0.1)
