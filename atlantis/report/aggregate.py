@@ -125,6 +125,14 @@ def example_level_diff(root: Path | None, paired: pd.DataFrame, metric: str) -> 
     return paired_bootstrap(pairs, key) if pairs else None
 
 
+def replicate_ids(frame: pd.DataFrame) -> list[str]:
+    """ "seed/fold" per run, the key that pairs a method's runs with the baseline's: never NaN (a run without a
+    fold is "-"), since pandas would merge every NaN key with every other."""
+    return [
+        f"{seed}/{'-' if fold is None or pd.isna(fold) else fold}" for seed, fold in zip(frame["seed"], frame["fold"])
+    ]
+
+
 def summarise(
     frame: pd.DataFrame, baseline: str = BASELINE, root: Path | None = None, metric: str = "test/f1_official"
 ) -> pd.DataFrame:
@@ -135,7 +143,7 @@ def summarise(
     keys = [*GROUP, "variant"]
     for key, group in frame.groupby(keys, dropna=False, sort=True):
         settings = dict(zip(keys, key, strict=True))
-        group = group.assign(replicate=group["seed"].astype(str) + "/" + group["fold"].astype(str))
+        group = group.assign(replicate=replicate_ids(group))
         scores = group.sort_values("replicate")["score"].to_numpy(dtype=float)
         row = {
             **settings,
@@ -158,7 +166,7 @@ def summarise(
             & (frame["variant_context"] == group["variant_context"].iloc[0])
         ]
         if settings["method"] != baseline and len(base):
-            base = base.assign(replicate=base["seed"].astype(str) + "/" + base["fold"].astype(str))
+            base = base.assign(replicate=replicate_ids(base))
             paired = group.merge(base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base"))
             interval = "seeds"
             if len(paired) == len(group):

@@ -113,30 +113,32 @@ def test_cross_validation_folds_are_replicates_paired_by_fold(tmp_path):
     assert table.loc["atlantis", "ci_lo"] >= diffs.min() - 1e-9  # paired: within the per-fold differences
 
 
-def test_one_seed_gets_an_interval_from_its_test_examples(tmp_path):
+@pytest.mark.parametrize("seeds", [1, 3])
+def test_the_interval_resamples_test_examples_paired_within_each_seed(tmp_path, seeds):
     from atlantis.eval.metrics import classification_report
 
     rng = np.random.default_rng(0)
     labels = ["A", "B", "Other"]
-    gold = [labels[i] for i in rng.integers(0, 3, 200)]
-    preds = {
-        "sft": [g if rng.random() < 0.5 else "Other" for g in gold],
-        "atlantis": [g if rng.random() < 0.8 else "Other" for g in gold],
-    }
-    scores = {}
-    for method, predicted in preds.items():
-        index = {label: i for i, label in enumerate(labels)}
-        report = classification_report([index[g] for g in gold], [index[p] for p in predicted], labels, "Other")
-        scores[method] = report["f1_official"]
-        fake_run(tmp_path, method, 0.5, 0, scores[method])
-        rows = [
-            {"id": f"x{i}", "gold": g, "predicted": p} for i, (g, p) in enumerate(zip(gold, predicted, strict=True))
-        ]
-        (tmp_path / f"{method}-0.5-0" / "predictions.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    index = {label: i for i, label in enumerate(labels)}
+    diffs = []
+    for seed in range(seeds):
+        gold = [labels[i] for i in rng.integers(0, 3, 200)]
+        preds = {
+            "sft": [g if rng.random() < 0.5 else "Other" for g in gold],
+            "atlantis": [g if rng.random() < 0.8 else "Other" for g in gold],
+        }
+        scores = {}
+        for method, predicted in preds.items():
+            report = classification_report([index[g] for g in gold], [index[p] for p in predicted], labels, "Other")
+            scores[method] = report["f1_official"]
+            fake_run(tmp_path, method, 0.5, seed, scores[method])
+            rows = [{"id": f"x{i}", "gold": g, "predicted": p} for i, (g, p) in enumerate(zip(gold, predicted))]
+            (tmp_path / f"{method}-0.5-{seed}" / "predictions.jsonl").write_text("\n".join(map(json.dumps, rows)))
+        diffs.append(scores["atlantis"] - scores["sft"])
     paths = write_report(tmp_path)
     row = pd.read_csv(paths["csv"]).set_index("method").loc["atlantis"]
-    assert row["interval"] == "examples × seeds"
-    assert row["minus_sft"] == pytest.approx(scores["atlantis"] - scores["sft"])
+    assert row["interval"] == "examples × seeds" and row["n_seeds"] == seeds
+    assert row["minus_sft"] == pytest.approx(np.mean(diffs))
     assert 0 < row["ci_lo"] < row["minus_sft"] < row["ci_hi"]
     assert "no interval" not in paths["markdown"].read_text()
 
