@@ -149,10 +149,13 @@ study-cpu-extended: $(STAMP)  ## issue 15: the extended grid, 1 seed, at 0.2 uni
 PIECE ?= noise=0.5
 EMPTY :=
 SPACE := $(EMPTY) $(EMPTY)
+COMMA := ,
+# the piece's folder: its overrides without the characters Hydra reads as syntax (noise=0.0,0.5 -> noise0.0-0.5)
+PIECE_DIR = $(subst +,,$(subst $(COMMA),-,$(subst =,,$(subst $(SPACE),_,$(PIECE)))))
 study-cpu-piece: $(STAMP)  ## issue 15: one resumable piece of the core grid, e.g. PIECE="noise=0.5 seed=1"
-	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_pieces/$(subst =,,$(subst $(SPACE),_,$(PIECE))) $(PIECE)
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_pieces/$(PIECE_DIR) $(PIECE)
 	$(PY) -m atlantis.report outputs/study_cpu_pieces --out outputs/study_cpu_pieces/report
-study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~7 h on 2 cores, resumable), then its report
+study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~8 h on 2 cores, resumable), then its report
 	$(call SWEEP,study_cpu)
 	$(call SWEEP,study_cpu) noise=0.0 noise_kind=labeller noise_kind.natural=true \
 		noise_kind.weak_file=$(abspath outputs/labeller_smollm2/weak.jsonl)
