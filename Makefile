@@ -152,13 +152,22 @@ SPACE := $(EMPTY) $(EMPTY)
 COMMA := ,
 # the piece's folder: its overrides without the characters Hydra reads as syntax (noise=0.0,0.5 -> noise0.0-0.5)
 PIECE_DIR = $(subst +,,$(subst $(COMMA),-,$(subst =,,$(subst $(SPACE),_,$(PIECE)))))
-study-cpu-piece: $(STAMP)  ## issue 15: one resumable piece of the core grid, e.g. PIECE="noise=0.5 seed=1"
-	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_pieces/$(PIECE_DIR) $(PIECE)
+# The labeller's weak labels (the baselines issue: SmolLM2 labels every training sentence, ~30 min, cached).
+LABELLER_WEAK := outputs/labeller_smollm2/weak.jsonl
+$(LABELLER_WEAK): | $(STAMP)
+	$(PY) -m atlantis.experiment.labeller experiment=smollm2_semeval_subset trainer.eval_batch_size=32 \
+		labeller.out=$(dir $(LABELLER_WEAK))
+# The core grid's third noise setting: every error the labeller made (its natural rate).
+STUDY_CPU_LABELLER = noise=0.0 noise_kind=labeller noise_kind.natural=true noise_kind.weak_file=$(abspath $(LABELLER_WEAK))
+# A piece naming noise_kind=labeller (e.g. PIECE="noise_kind=labeller seed=0") gets the labeller's file first.
+PIECE_NEEDS = $(if $(findstring noise_kind=labeller,$(PIECE)),$(LABELLER_WEAK))
+PIECE_ARGS = $(if $(PIECE_NEEDS),$(STUDY_CPU_LABELLER) $(filter-out noise_kind=labeller,$(PIECE)),$(PIECE))
+study-cpu-piece: $(STAMP) $(PIECE_NEEDS)  ## issue 15: one resumable piece of the core grid, e.g. PIECE="noise=0.5 seed=1" or "noise_kind=labeller seed=0"
+	$(call SWEEP,study_cpu) hydra.sweep.dir=outputs/study_cpu_pieces/$(PIECE_DIR) $(PIECE_ARGS)
 	$(PY) -m atlantis.report outputs/study_cpu_pieces --out outputs/study_cpu_pieces/report
-study-cpu: $(STAMP)  ## issue 15: the 3-seed core grid on real SmolLM2 (~8 h on 2 cores, resumable), then its report
+study-cpu: $(STAMP) $(LABELLER_WEAK)  ## issue 15: the 3-seed core grid on real SmolLM2 (~9 h on 2 cores, resumable), then its report
 	$(call SWEEP,study_cpu)
-	$(call SWEEP,study_cpu) noise=0.0 noise_kind=labeller noise_kind.natural=true \
-		noise_kind.weak_file=$(abspath outputs/labeller_smollm2/weak.jsonl)
+	$(call SWEEP,study_cpu) $(STUDY_CPU_LABELLER)
 	$(PY) -m atlantis.report outputs/study_cpu --keep-runs docs/study_cpu/runs --out docs/study_cpu
 bench-docred: $(STAMP)  ## Re-DocRED test pairs/s over 97 labels: document prefix once vs whole prompts
 	$(PY) -m benchmarks.docred_pairs $(ARGS)
