@@ -1,5 +1,6 @@
 """Same seed, same result: noise, splits, weights and metrics; another seed, other noise."""
 
+import csv
 import json
 
 from atlantis.data.splits import build_splits
@@ -34,6 +35,29 @@ def test_same_seed_same_everything(tmp_path):
         assert first[key] == second[key], key
     assert read_jsonl(dir_a / "predictions.jsonl") == read_jsonl(dir_b / "predictions.jsonl")
     assert read_jsonl(dir_a / "weights.jsonl") == read_jsonl(dir_b / "weights.jsonl")
+
+
+def test_a_warm_cache_trains_as_a_cold_one(tmp_path):
+    # The first job fine-tunes the reference and scores (computed), the second reads them (hit): fine-tuning
+    # draws from the global random streams, which must not change the second job's data order.
+    losses = {}
+    for name in ("cold", "warm"):
+        cfg = job_config(
+            "experiment=demo",
+            "method=atlantis",
+            "noise=0.3",
+            "dataset.reader.sizes=[64,16,16]",
+            "trainer.max_epochs=1",
+            "trainer.log_every_n_steps=1",
+            "trainer.enable_progress_bar=false",
+            f"paths.output_dir={tmp_path / name}",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+        )
+        metrics = run_job(cfg, tmp_path / name / "run")
+        assert {e["event"] for e in metrics["cache"]} == {"computed" if name == "cold" else "hit"}
+        rows = csv.DictReader((tmp_path / name / "run" / "csv" / "metrics.csv").open())
+        losses[name] = [row["train/loss"] for row in rows if row["train/loss"]]  # one per step, in data order
+    assert len(losses["cold"]) == 4 and losses["warm"] == losses["cold"]
 
 
 def test_other_seed_other_noise_and_split():

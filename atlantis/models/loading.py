@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from atlantis.utils.random_state import preserved_random_state
+
 log = logging.getLogger(__name__)
 BUILTIN_TOKENIZER = "builtin"
 TINY = "tiny"
@@ -40,7 +42,7 @@ def tiny_model(kind: str, vocab_size: int, pad_token_id: int, eos_token_id: int,
     It stands in for a pretrained checkpoint, so its weights depend on `seed` only, and building it leaves the
     global random stream (data order, dropout) as it was.
     """
-    with torch.random.fork_rng(devices=[]):
+    with preserved_random_state():
         torch.manual_seed(seed)
         return _tiny_model(kind, vocab_size, pad_token_id, eos_token_id, **sizes)
 
@@ -107,6 +109,12 @@ def load_pretrained(kind: str, name_or_path: str, gguf_file: str | None = None, 
     plain = _plain_copy_dir(name_or_path, gguf_file, cache_dir)
     if plain is not None and (plain / "config.json").is_file() and (plain / "model.safetensors").is_file():
         return auto.from_pretrained(plain, dtype=torch.float32)
+    # Building the plain copy initialises weights at random; a later load from the copy does not.
+    with preserved_random_state():
+        return _dequantise(auto, name_or_path, gguf_file, plain)
+
+
+def _dequantise(auto, name_or_path: str, gguf_file: str, plain: Path | None):
     log.info("dequantising %s/%s (about 30 s on 2 cores)", name_or_path, gguf_file)
     model = auto.from_pretrained(name_or_path, gguf_file=gguf_file, dtype=torch.float32)
     config = model.config

@@ -16,6 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from atlantis.utils.random_state import preserved_random_state
+
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 
@@ -78,7 +80,8 @@ class ArtifactCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp-"))
         try:
-            build(tmp)
+            with preserved_random_state():  # computed or read, the job's random streams go on the same
+                build(tmp)
             files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
             (tmp / MANIFEST).write_text(json.dumps({"spec": spec, "files": files}, indent=1, default=str))
             if path.exists():  # another job finished the same entry first: keep theirs

@@ -71,3 +71,26 @@ def test_different_noise_seed_is_a_different_entry(tmp_path):
     cfg["seed"] = 1
     _, events = weigh(cfg)
     assert set(events.values()) == {"computed"}
+
+
+def test_a_computed_entry_leaves_the_random_streams_as_a_hit_does(tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+
+    from atlantis.signals.cache import ArtifactCache
+
+    def build(tmp):  # draws from every global stream, as fine-tuning a reference does
+        (tmp / "x.txt").write_text(f"{torch.rand(1).item()} {np.random.rand()} {random.random()}")
+
+    def next_draws():
+        return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)]
+
+    cache, draws = ArtifactCache(tmp_path), {}
+    for event in ("computed", "hit"):
+        torch.manual_seed(0), np.random.seed(0), random.seed(0)
+        cache.get_or_create("entry", {"a": 1}, build)
+        assert cache.events[-1]["event"] == event
+        draws[event] = next_draws()
+    assert draws["computed"] == draws["hit"]
