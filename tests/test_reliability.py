@@ -1,5 +1,6 @@
 """Sweeps that survive what real sweeps meet: a failing job, a killed job, a rerun."""
 
+import csv
 import json
 import os
 import signal
@@ -39,6 +40,12 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     assert "multirun summary" in result.stdout and "1 done" in result.stdout and "1 failed" in result.stdout
 
 
+def step_losses(run_dir):
+    """{step: training loss} of the steps a run trained (its csv log)."""
+    rows = csv.DictReader((run_dir / "csv" / "metrics.csv").open())
+    return {row["step"]: row["train/loss"] for row in rows if row["train/loss"]}
+
+
 def test_killed_training_resumes_and_a_finished_job_is_skipped(tmp_path):
     command = [sys.executable, "run.py", *DEMO, "trainer.max_epochs=4", "seed=3"]
     env = env_for(tmp_path)
@@ -65,6 +72,15 @@ def test_killed_training_resumes_and_a_finished_job_is_skipped(tmp_path):
     runs = sorted((tmp_path / "out" / "runs").glob("*/*"))
     metrics = json.loads((runs[-1] / "metrics.json").read_text())
     assert len(metrics["val/history"]) == 4 and [h["epoch"] for h in metrics["val/history"]] == [0, 1, 2, 3]
+    # ... and ends as the same job run without a stop (the random states travel in the checkpoint).
+    whole = subprocess.run(command, cwd=REPO, env=env_for(tmp_path / "whole"), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    (whole_run,) = (tmp_path / "whole" / "out" / "runs").glob("*/*")
+    uninterrupted = json.loads((whole_run / "metrics.json").read_text())
+    assert uninterrupted["val/history"] == metrics["val/history"]
+    assert uninterrupted["test/f1_official"] == metrics["test/f1_official"]
+    resumed_losses, whole_losses = step_losses(runs[-1]), step_losses(whole_run)
+    assert resumed_losses and resumed_losses == {k: v for k, v in whole_losses.items() if k in resumed_losses}
 
     again = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "skipping: this job completed earlier" in again.stdout + again.stderr

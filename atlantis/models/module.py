@@ -14,6 +14,7 @@ from atlantis.models.decoding import generate_ids, relations_above_threshold, sc
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
 from atlantis.models.loss import weighted_batch_loss
+from atlantis.utils.random_state import random_states, set_random_states
 
 log = logging.getLogger(__name__)
 
@@ -221,11 +222,16 @@ class RelationLM(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["val_history"] = list(self.val_history)  # plain values: weights-only loading accepts them
+        # The next epoch's data order and dropout draw from these streams: a resumed run goes on exactly as an
+        # uninterrupted one would (Lightning saves the loops' progress, not the random states).
+        checkpoint["random_states"] = random_states()
         if self.params_policy is not None:
             checkpoint["state_dict"] = self.params_policy.checkpoint_state(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_history = list(checkpoint.get("val_history", []))
+        if "random_states" in checkpoint and self._trainer is not None and self.trainer.training:
+            set_random_states(checkpoint["random_states"])  # resuming a fit; not when testing a checkpoint
         if self.params_policy is not None:  # e.g. a sparse mask: its structure before its values load
             self.model = self.params_policy.restore(self.model, checkpoint["state_dict"])
 

@@ -25,3 +25,27 @@ def preserved_random_state():
         finally:
             random.setstate(python_state)
             np.random.set_state(numpy_state)
+
+
+def random_states() -> dict:
+    """The global random states as plain values and tensors (a checkpoint loaded weights-only accepts them)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, python_state, python_gauss = random.getstate()
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if cuda else [],
+        "numpy": [name, keys.tolist(), pos, has_gauss, gauss],
+        "python": [version, list(python_state), python_gauss],
+    }
+
+
+def set_random_states(states: dict) -> None:
+    """Restore what `random_states` saved."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    name, keys, pos, has_gauss, gauss = states["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    version, python_state, python_gauss = states["python"]
+    random.setstate((version, tuple(python_state), python_gauss))
