@@ -89,7 +89,9 @@ def test_a_computed_entry_leaves_the_random_streams_as_a_hit_does(tmp_path):
 
     cache, draws = ArtifactCache(tmp_path), {}
     for event in ("computed", "hit"):
-        torch.manual_seed(0), np.random.seed(0), random.seed(0)
+        torch.manual_seed(0)
+        np.random.seed(0)
+        random.seed(0)
         cache.get_or_create("entry", {"a": 1}, build)
         assert cache.events[-1]["event"] == event
         draws[event] = next_draws()
