@@ -181,3 +181,24 @@ def test_a_reference_can_train_other_parameters_than_the_method(tmp_path):
     top, every = (AutoModelForCausalLM.from_pretrained(fold0[k][0]).state_dict() for k in ("TopLayers", "FullParams"))
     lowest = [name for name in top if ".layers.0." in name]
     assert lowest and not all(torch.equal(top[name], every[name]) for name in lowest)
+
+
+def test_a_completed_job_keeps_the_checkpoints_it_is_told_to(tmp_path):
+    import pytest
+
+    from tests.methods.test_compose import run_tiny
+
+    def kept(keep):
+        run_tiny(tmp_path / keep, f"keep_checkpoints={keep}", "trainer.max_steps=-1")  # an epoch: validated
+        (state,) = (tmp_path / keep / "state").iterdir()
+        return sorted(p.name.split("-")[0].removesuffix(".ckpt") for p in (state / "checkpoints").glob("*.ckpt"))
+
+    assert kept("all") == ["best", "last"]
+    assert kept("best") == ["best"]  # the default: last.ckpt only serves resuming
+    assert kept("none") == []
+    # Without its checkpoints a finished job is still finished: the rerun skips it with everything it wrote.
+    again, run_dir = run_tiny(tmp_path / "none", "keep_checkpoints=none", "trainer.max_steps=-1")
+    assert again["skipped"]["reason"] == "completed earlier" and (run_dir / "predictions.jsonl").is_file()
+    with pytest.raises(ValueError, match="keep_checkpoints must be one of"):
+        run_tiny(tmp_path / "typo", "keep_checkpoints=last")
+    assert not (tmp_path / "typo" / "state").exists()  # refused before anything ran

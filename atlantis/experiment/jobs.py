@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 # Settings that do not change a job's result, so they do not enter its key.
 RUNTIME_KEYS = (
     "hydra", "paths", "logger", "launcher", "run_name", "resume", "offline_model", "model_tiny_sizes",
-    "save_model", "compare_cleanlab", "labeller",  # extra outputs or other commands, same result
+    "save_model", "compare_cleanlab", "labeller", "keep_checkpoints",  # extra outputs or other commands, same result
 )  # fmt: skip
 RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_size")
 FAILURE_FILE = "failure.json"
@@ -154,6 +154,24 @@ def mark_completed(state: Path, run_dir: Path, metrics: dict) -> None:
     shutil.rmtree(state / ARTIFACTS, ignore_errors=True)
     tmp.rename(state / ARTIFACTS)
     atomic_write_json(state / "metrics.json", metrics)  # last: a job is complete once its metrics are here
+
+
+CHECKPOINTS_KEPT = {"all": ("best", "last"), "best": ("best",), "none": ()}
+
+
+def checkpoints_kept(keep: str) -> tuple[str, ...]:
+    """Which checkpoints a completed job keeps (`keep_checkpoints`: all / best / none), checked before it runs."""
+    if keep not in CHECKPOINTS_KEPT:
+        raise ValueError(f"keep_checkpoints must be one of {sorted(CHECKPOINTS_KEPT)}, got {keep!r}")
+    return CHECKPOINTS_KEPT[keep]
+
+
+def prune_checkpoints(state: Path, kept: tuple[str, ...]) -> None:
+    """Delete a completed job's checkpoints but the `kept` kinds: a finished job never resumes, and a sweep of
+    1.6 GB checkpoints (SmolLM2 with its optimizer state) fills a disk long before its metrics do."""
+    for path in (state / "checkpoints").glob("*.ckpt"):
+        if ("last" if path.name.startswith("last") else "best") not in kept:
+            path.unlink()
 
 
 def record_failure(run_dir: Path, err: BaseException) -> None:

@@ -22,10 +22,12 @@ from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import (
     active_prompt,
+    checkpoints_kept,
     completed_metrics,
     job_settings,
     job_state_dir,
     mark_completed,
+    prune_checkpoints,
     reuse_completed,
     with_file_digests,
 )
@@ -295,6 +297,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     state = job_state_dir(cfg)
+    kept = checkpoints_kept(cfg.get("keep_checkpoints", "best"))
     if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
         wanted = ["model"] if cfg.get("save_model") and instantiate(cfg["method"]["params"]).trains else []
         reused = reuse_completed(state, run_dir, done, wanted)
@@ -442,5 +445,6 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         metrics["cache"] = weight_report["cache"]
     atomic_write_json(run_dir / "metrics.json", metrics)
     mark_completed(state, run_dir, metrics)
+    prune_checkpoints(state, kept)
     log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))
     return metrics
