@@ -196,9 +196,10 @@ def test_a_completed_job_keeps_the_checkpoints_it_is_told_to(tmp_path):
     assert kept("all") == ["best", "last"]
     assert kept("best") == ["best"]  # the default: last.ckpt only serves resuming
     assert kept("none") == []
-    # Without its checkpoints a finished job is still finished: the rerun skips it with everything it wrote.
-    again, run_dir = run_tiny(tmp_path / "none", "keep_checkpoints=none", "trainer.max_steps=-1")
+    # A rerun skips the finished job with everything it wrote, and applies its own keep_checkpoints.
+    again, run_dir = run_tiny(tmp_path / "all", "keep_checkpoints=none", "trainer.max_steps=-1")
     assert again["skipped"]["reason"] == "completed earlier" and (run_dir / "predictions.jsonl").is_file()
+    assert not list((tmp_path / "all" / "state").glob("*/checkpoints/*.ckpt"))  # the skip applied the new setting
     with pytest.raises(ValueError, match="keep_checkpoints must be one of"):
         run_tiny(tmp_path / "typo", "keep_checkpoints=last")
     assert not (tmp_path / "typo" / "state").exists()  # refused before anything ran

@@ -302,6 +302,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         wanted = ["model"] if cfg.get("save_model") and instantiate(cfg["method"]["params"]).trains else []
         reused = reuse_completed(state, run_dir, done, wanted)
         if reused is not None:
+            prune_checkpoints(state, kept)  # a job finished under another keep_checkpoints
             return reused
     if not cfg.get("resume", True):
         shutil.rmtree(state, ignore_errors=True)  # a fresh start: no old checkpoints or metrics
