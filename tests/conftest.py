@@ -3,6 +3,7 @@ points them at ../shared when it exists); tests that need them skip, saying why,
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 from pathlib import Path
@@ -72,3 +73,9 @@ def perl() -> str:
     if exe is None:
         pytest.skip("perl is not installed: the official SemEval scorer needs it")
     return exe
+
+
+def step_losses(run_dir: Path) -> dict[str, str]:
+    """{step: training loss} of the steps a run trained (its csv log), in the order it trained them."""
+    rows = csv.DictReader((run_dir / "csv" / "metrics.csv").open())
+    return {row["step"]: row["train/loss"] for row in rows if row["train/loss"]}

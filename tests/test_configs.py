@@ -65,8 +65,11 @@ def test_every_baseline_recipe_composes_to_its_method(baseline):
 
     cfg = job_config("experiment=demo", f"+baseline={baseline}")
     # the crossfit recipes keep their method's name: the report's reference column says crossfit
-    names = {"atlantis_crossfit": "atlantis", "atlantis_crossfit_tempered": "atlantis_tempered"}
-    names["atlantis_crossfit_per_class"] = "atlantis_per_class"
+    names = {
+        "atlantis_crossfit": "atlantis",
+        "atlantis_crossfit_tempered": "atlantis_tempered",
+        "atlantis_crossfit_per_class": "atlantis_per_class",
+    }
     assert cfg["method"]["name"] == names.get(baseline, baseline)
     frozen = cfg["method"]["params"]["_target_"].endswith("Frozen")
     assert frozen == (baseline in ("zero_shot", "few_shot"))

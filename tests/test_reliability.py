@@ -1,6 +1,5 @@
 """Sweeps that survive what real sweeps meet: a failing job, a killed job, a rerun."""
 
-import csv
 import json
 import os
 import signal
@@ -8,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import REPO
+from tests.conftest import REPO, step_losses
 
 DEMO = ["experiment=demo", "dataset.reader.sizes=[200,40,40]", "trainer.enable_progress_bar=false"]
 
@@ -38,12 +37,6 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     failure = json.loads((failed / "failure.json").read_text())
     assert "weak-label predictions file not found" in failure["error"] and "Traceback" in failure["traceback"]
     assert "multirun summary" in result.stdout and "1 done" in result.stdout and "1 failed" in result.stdout
-
-
-def step_losses(run_dir):
-    """{step: training loss} of the steps a run trained (its csv log)."""
-    rows = csv.DictReader((run_dir / "csv" / "metrics.csv").open())
-    return {row["step"]: row["train/loss"] for row in rows if row["train/loss"]}
 
 
 def test_killed_training_resumes_and_a_finished_job_is_skipped(tmp_path):

@@ -1,25 +1,25 @@
 """Same seed, same result: noise, splits, weights and metrics; another seed, other noise."""
 
-import csv
 import json
 
 from atlantis.data.splits import build_splits
 from atlantis.data.synthetic import SyntheticReader
 from atlantis.experiment.pipeline import run_job
-from tests.conftest import job_config
+from tests.conftest import job_config, step_losses
 
 
-def job(tmp_path, name, seed=0):
+def job(tmp_path, name, seed=0, cache=None, sizes="[120,30,30]", epochs=2):
     cfg = job_config(
         "experiment=demo",
         "method=atlantis",
         "noise=0.3",
         f"seed={seed}",
-        "dataset.reader.sizes=[120,30,30]",
-        "trainer.max_epochs=2",
+        f"dataset.reader.sizes={sizes}",
+        f"trainer.max_epochs={epochs}",
+        "trainer.log_every_n_steps=1",
         "trainer.enable_progress_bar=false",
         f"paths.output_dir={tmp_path / name}",
-        f"paths.cache_dir={tmp_path / name / 'cache'}",
+        f"paths.cache_dir={tmp_path / (cache or name) / 'cache'}",
     )
     run_dir = tmp_path / name / "run"
     return run_job(cfg, run_dir), run_dir
@@ -42,21 +42,9 @@ def test_a_warm_cache_trains_as_a_cold_one(tmp_path):
     # draws from the global random streams, which must not change the second job's data order.
     losses = {}
     for name in ("cold", "warm"):
-        cfg = job_config(
-            "experiment=demo",
-            "method=atlantis",
-            "noise=0.3",
-            "dataset.reader.sizes=[64,16,16]",
-            "trainer.max_epochs=1",
-            "trainer.log_every_n_steps=1",
-            "trainer.enable_progress_bar=false",
-            f"paths.output_dir={tmp_path / name}",
-            f"paths.cache_dir={tmp_path / 'cache'}",
-        )
-        metrics = run_job(cfg, tmp_path / name / "run")
+        metrics, run_dir = job(tmp_path, name, cache="cold", sizes="[64,16,16]", epochs=1)
         assert {e["event"] for e in metrics["cache"]} == {"computed" if name == "cold" else "hit"}
-        rows = csv.DictReader((tmp_path / name / "run" / "csv" / "metrics.csv").open())
-        losses[name] = [row["train/loss"] for row in rows if row["train/loss"]]  # one per step, in data order
+        losses[name] = step_losses(run_dir)  # one per step, in data order
     assert len(losses["cold"]) == 4 and losses["warm"] == losses["cold"]
 
 

@@ -132,7 +132,10 @@ def test_the_interval_resamples_test_examples_paired_within_each_seed(tmp_path, 
             report = classification_report([index[g] for g in gold], [index[p] for p in predicted], labels, "Other")
             scores[method] = report["f1_official"]
             fake_run(tmp_path, method, 0.5, seed, scores[method])
-            rows = [{"id": f"x{i}", "gold": g, "predicted": p} for i, (g, p) in enumerate(zip(gold, predicted))]
+            rows = [
+                {"id": f"x{i}", "gold": g, "predicted": p}
+                for i, (g, p) in enumerate(zip(gold, predicted, strict=True))
+            ]
             (tmp_path / f"{method}-0.5-{seed}" / "predictions.jsonl").write_text("\n".join(map(json.dumps, rows)))
         diffs.append(scores["atlantis"] - scores["sft"])
     paths = write_report(tmp_path)
