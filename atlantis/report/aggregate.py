@@ -244,8 +244,8 @@ def collapse_notes(summary: pd.DataFrame) -> str:
         if not pd.isna(r["ess_fraction"]) and r["ess_fraction"] < COLLAPSE_ESS:
             notes.append(
                 f"- **{r['method']}** at noise {r['noise']}: the weights collapsed onto {100 * r['ess_fraction']:.1f} % "
-                "of the training set (ESS/N); it trains on a handful of examples. Per-class normalisation and a "
-                "temperature (`method=atlantis_tempered`) keep the weights spread."
+                "of the training set (ESS/N); it trains on a handful of examples. A flatter temperature (log W / T, "
+                "T > 1; `method=atlantis_tempered`: per-class, T = 4) keeps the weights spread."
             )
     return ("\n" + "\n".join(notes) + "\n") if notes else ""
 
