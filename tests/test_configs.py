@@ -40,6 +40,22 @@ def test_noise_is_a_plain_rate_on_the_command_line():
     assert cfg.noise == 0.2 and cfg.noise_kind.name == "llm_like"
 
 
+def test_atlantis_normalises_per_class_and_atlantis_paper_keeps_the_papers_formula():
+    # the default moved on the study's evidence (docs/study_cpu); reproductions need the plain formula
+    default = compose_job(REPO / "conf", overrides=["method=atlantis"]).method.weights
+    paper = compose_job(REPO / "conf", overrides=["method=atlantis_paper"]).method.weights
+    crossfit = compose_job(REPO / "conf", overrides=["method=atlantis_crossfit"]).method.weights
+    assert default.per_class and crossfit.per_class and default.temperature == 1.0
+    assert (paper.per_class, paper.temperature, paper.clip, paper.reduction) == (False, 1.0, None, "sum")
+
+
+def test_the_studys_paper_formula_arm_stays_the_papers_formula():
+    from tests.conftest import job_config
+
+    # +baseline=atlantis_crossfit is the committed study's `atlantis` row: the paper's formula, same job keys
+    assert job_config("experiment=demo", "+baseline=atlantis_crossfit")["method"]["weights"]["per_class"] is False
+
+
 def test_crossfit_method_sets_its_reference():
     cfg = compose_job(REPO / "conf", overrides=["method=atlantis_crossfit"])
     assert cfg.method.name == "atlantis" and cfg.reference.name == "crossfit"
