@@ -139,8 +139,8 @@ study-cpu-reference: $(STAMP)  ## issue 15: a stronger crossfit reference (4 fol
 study-cpu-extended: $(STAMP)  ## issue 15: the extended grid, 1 seed, at 0.2 uniform and 0.3 llm_like, then its report
 	for noise in "noise=0.2 noise_kind=uniform" "noise=0.3 noise_kind=llm_like"; do \
 		$(call SWEEP,study_cpu_extended) $$noise && \
-		$(call SWEEP,study_cpu_extended) $$noise +baseline=atlantis_crossfit reference=finetune && \
-		$(call SWEEP,study_cpu_extended) $$noise +baseline=sft,atlantis_crossfit method/select=fisher && \
+		$(call SWEEP,study_cpu_extended) $$noise +baseline=atlantis_crossfit_per_class reference=finetune && \
+		$(call SWEEP,study_cpu_extended) $$noise +baseline=sft,atlantis_crossfit_per_class method/select=fisher && \
 		$(call SWEEP,study_cpu_extended) $$noise +baseline=sft method/select=random || exit 1; \
 	done
 	$(PY) -m atlantis.report outputs/study_cpu_extended --keep-runs docs/study_cpu/extended/runs \
