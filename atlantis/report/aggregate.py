@@ -318,12 +318,13 @@ def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
     for i, r in summary.iterrows():
         if column in summary and not pd.isna(r[column]):
             text = f"  {r[column]:+.3f} [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}]"
-            ax.annotate(text, (r["mean"], i), fontsize=7, va="center", xytext=(4, 0), textcoords="offset points")
+            right = r["mean"] + (0 if pd.isna(r["std"]) else r["std"])  # past the error bar, not over it
+            ax.annotate(text, (right, i), fontsize=7, va="center", xytext=(4, 0), textcoords="offset points")
     ax.set_yticks(summary.index, summary["label"], fontsize=7)
     kind, noise = summary["noise_kind"].iloc[0], summary["noise"].iloc[0]
     ax.set_xlabel(f"{metric} (± sd over seeds; beside: minus {baseline}, 95 % interval) — {kind} noise {noise}")
     ax.grid(alpha=0.3, axis="x")
-    ax.margins(x=0.25)
+    ax.margins(x=0.3)
     return fig
 
 
