@@ -100,15 +100,27 @@ def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
     return add_variants(frame, settings)
 
 
-def bootstrap_diff(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean of a - b and its bootstrap 95 % interval (resampling seeds; paired when the seeds match)."""
+def bootstrap_diff(
+    a: np.ndarray, b: np.ndarray, paired: bool = True, n_boot: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Mean of a - b and its bootstrap 95 % interval over seeds: paired (a[i] and b[i] share a seed), or each
+    side resampled on its own when the seeds differ — then no interval unless both sides have two or more."""
     rng = np.random.default_rng(seed)
-    if len(a) == len(b):
+    if paired:
+        if len(a) != len(b):
+            raise ValueError(f"a paired difference needs one b per a, got {len(a)} and {len(b)} runs")
         diffs = a - b
         boots = rng.choice(diffs, size=(n_boot, len(diffs))).mean(axis=1)
         return float(diffs.mean()), *np.percentile(boots, [2.5, 97.5]).tolist()
+    diff = float(a.mean() - b.mean())
+    if min(len(a), len(b)) < 2:  # one run's score has no spread to resample: an interval would claim too much
+        return diff, float("nan"), float("nan")
     boots = rng.choice(a, size=(n_boot, len(a))).mean(axis=1) - rng.choice(b, size=(n_boot, len(b))).mean(axis=1)
-    return float(a.mean() - b.mean()), *np.percentile(boots, [2.5, 97.5]).tolist()
+    return diff, *np.percentile(boots, [2.5, 97.5]).tolist()
+
+
+# The interval kind of a difference whose arm and baseline ran on different seeds (never pooled with paired ones).
+UNPAIRED = "unpaired seeds"
 
 
 def example_level_diff(root: Path | None, paired: pd.DataFrame, metric: str) -> tuple[float, float, float] | None:
@@ -177,8 +189,9 @@ def summarise(
                     diff, lo, hi = bootstrap_diff(
                         paired["score"].to_numpy(float), paired["score_base"].to_numpy(float)
                     )
-            else:
-                diff, lo, hi = bootstrap_diff(scores, base["score"].to_numpy(float))
+            else:  # a partial grid: the arm ran seeds the baseline did not (or the reverse)
+                diff, lo, hi = bootstrap_diff(scores, base["score"].to_numpy(float), paired=False)
+                interval = UNPAIRED
             row.update({f"minus_{baseline}": diff, "ci_lo": lo, "ci_hi": hi, "interval": interval})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -207,6 +220,9 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
         diff = r.get(f"minus_{baseline}")
         if diff is None or pd.isna(diff):
             diff_text = ""
+        elif r.get("interval") == UNPAIRED:
+            spread = "no interval" if pd.isna(r["ci_lo"]) else f"[{r['ci_lo']:+.4f}, {r['ci_hi']:+.4f}]"
+            diff_text = f"{diff:+.4f} {spread} (unpaired: other seeds than {baseline})"
         elif r["n_seeds"] < 2 and r.get("interval") != "examples × seeds":
             diff_text = f"{diff:+.4f} (1 run: no interval)"
         else:
@@ -222,7 +238,7 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
             f"{r['n_seeds']} | {r['mean']:.4f} ± {r['std']:.4f} | {diff_text} | {auroc} | {cleanlab} | {ess} | "
             f"{w_clean}{w_noisy} |"
         )
-    kinds = set(summary["interval"].dropna()) if "interval" in summary else set()
+    kinds = set(summary["interval"].dropna()) - {UNPAIRED} if "interval" in summary else set()
     note = ""
     if kinds:
         note = (
@@ -230,6 +246,12 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
             + " and ".join(sorted(f"**{k}**" for k in kinds))
             + " (examples × seeds: test examples within each seed, both methods on the same resample, and the "
             "seeds; seeds: the per-seed scores only).\n"
+        )
+    if "interval" in summary and (summary["interval"] == UNPAIRED).any():
+        note += (
+            f"\nUnpaired rows: the arm and {baseline} ran on different seeds (a grid still running), so their means "
+            "are compared with each side's seeds resampled on their own — no interval where a side has one run. "
+            "Finish the grid for a paired difference.\n"
         )
     return "\n".join(lines) + "\n" + note + collapse_notes(summary)
 
@@ -317,7 +339,8 @@ def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
     column = f"minus_{baseline}"
     for i, r in summary.iterrows():
         if column in summary and not pd.isna(r[column]):
-            text = f"  {r[column]:+.3f} [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}]"
+            spread = "" if pd.isna(r["ci_lo"]) else f" [{r['ci_lo']:+.3f}, {r['ci_hi']:+.3f}]"
+            text = f"  {r[column]:+.3f}{spread}" + (" unpaired" if r.get("interval") == UNPAIRED else "")
             right = r["mean"] + (0 if pd.isna(r["std"]) else r["std"])  # past the error bar, not over it
             ax.annotate(text, (right, i), fontsize=7, va="center", xytext=(4, 0), textcoords="offset points")
     ax.set_yticks(summary.index, summary["label"], fontsize=7)

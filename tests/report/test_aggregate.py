@@ -46,6 +46,32 @@ def test_bootstrap_interval_is_seeded_and_contains_the_mean():
     assert first == second and first[1] <= first[0] <= first[2] < 0
 
 
+def test_arms_on_other_seeds_than_the_baseline_are_compared_unpaired_and_say_so(tmp_path):
+    # a grid still running: SFT has seeds 0 and 1, ATLANTIS seeds 1 and 2 (same count, different seeds)
+    for seed, score in ((0, 0.80), (1, 0.60)):
+        fake_run(tmp_path, "sft", 0.2, seed, score)
+    for seed, score in ((1, 0.70), (2, 0.90)):
+        fake_run(tmp_path, "atlantis", 0.2, seed, score)
+    fake_run(tmp_path, "sft", 0.5, 0, 0.5)  # and at 0.5 one SFT run against three ATLANTIS runs
+    for seed, score in ((0, 0.6), (1, 0.7), (2, 0.8)):
+        fake_run(tmp_path, "atlantis", 0.5, seed, score)
+    paths = write_report(tmp_path)
+    table = pd.read_csv(paths["csv"]).set_index(["method", "noise"])
+    row = table.loc[("atlantis", 0.2)]
+    # the difference of the means (0.8 - 0.7), each side resampled on its own, never runs of different seeds paired
+    assert row["minus_sft"] == pytest.approx(0.1)
+    assert row["interval"] == "unpaired seeds" and row["ci_hi"] - row["ci_lo"] > 0.1
+    assert np.isnan(table.loc[("atlantis", 0.5), "ci_lo"])  # one SFT run: no spread to resample
+    markdown = paths["markdown"].read_text()
+    assert "+0.2000 no interval (unpaired: other seeds than sft)" in markdown
+    assert "Unpaired rows" in markdown
+
+
+def test_a_paired_difference_needs_one_baseline_run_per_run():
+    with pytest.raises(ValueError, match="one b per a"):
+        bootstrap_diff(np.array([0.1, 0.2]), np.array([0.1]))
+
+
 def test_no_runs_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no metrics.json"):
         write_report(tmp_path)
