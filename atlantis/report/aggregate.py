@@ -179,7 +179,10 @@ def summarise(
         ]
         if settings["method"] != baseline and len(base):
             base = base.assign(replicate=replicate_ids(base))
-            paired = group.merge(base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base"))
+            # in seed order, not folder order: the same runs give the same interval wherever they were written
+            paired = group.merge(
+                base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base")
+            ).sort_values("replicate")
             interval = "seeds"
             if len(paired) == len(group):
                 by_example = example_level_diff(root, paired, metric)
@@ -190,7 +193,8 @@ def summarise(
                         paired["score"].to_numpy(float), paired["score_base"].to_numpy(float)
                     )
             else:  # a partial grid: the arm ran seeds the baseline did not (or the reverse)
-                diff, lo, hi = bootstrap_diff(scores, base["score"].to_numpy(float), paired=False)
+                base_scores = base.sort_values("replicate")["score"].to_numpy(float)
+                diff, lo, hi = bootstrap_diff(scores, base_scores, paired=False)
                 interval = UNPAIRED
             row.update({f"minus_{baseline}": diff, "ci_lo": lo, "ci_hi": hi, "interval": interval})
         rows.append(row)

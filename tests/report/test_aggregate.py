@@ -291,3 +291,30 @@ def test_options_that_only_differ_between_noise_kinds_stay_out_of_the_variant(tm
     assert (table["variant"] == "").all() and len(table) == 4
     atlantis = table[table.method == "atlantis"].set_index("noise_kind")["minus_sft"]
     assert float(atlantis["uniform"]) == pytest.approx(0.1) and float(atlantis["labeller"]) == pytest.approx(-0.1)
+
+
+@pytest.mark.parametrize("with_predictions", [False, True])
+def test_the_interval_does_not_depend_on_where_the_runs_were_written(tmp_path, with_predictions):
+    """The same runs under folder names that sort the seeds in another order give the same interval."""
+    rng = np.random.default_rng(1)
+    gold = [["A", "B", "Other"][i] for i in rng.integers(0, 3, 100)]
+    runs = []
+    for seed in range(3):
+        for method, keep in (("sft", 0.4 + 0.1 * seed), ("atlantis", 0.7 - 0.1 * seed)):
+            predicted = [g if rng.random() < keep else "Other" for g in gold]
+            runs.append((method, seed, sum(p == g for p, g in zip(predicted, gold)) / len(gold), predicted))
+    rows = {}
+    for layout, folder in (("seed order", lambda seed: f"{seed}"), ("reversed", lambda seed: f"{9 - seed}")):
+        for method, seed, score, predicted in runs:
+            root = tmp_path / layout / folder(seed)
+            fake_run(root, method, 0.5, seed, score)
+            if with_predictions:
+                lines = [
+                    json.dumps({"id": f"x{i}", "gold": g, "predicted": p})
+                    for i, (g, p) in enumerate(zip(gold, predicted))
+                ]
+                (root / f"{method}-0.5-{seed}" / "predictions.jsonl").write_text("\n".join(lines))
+        rows[layout] = pd.read_csv(write_report(tmp_path / layout)["csv"]).set_index("method").loc["atlantis"]
+    assert rows["seed order"]["interval"] == ("examples × seeds" if with_predictions else "seeds")
+    for column in ("minus_sft", "ci_lo", "ci_hi"):
+        assert rows["seed order"][column] == rows["reversed"][column]
