@@ -155,8 +155,9 @@ def summarise(
     keys = [*GROUP, "variant"]
     for key, group in frame.groupby(keys, dropna=False, sort=True):
         settings = dict(zip(keys, key, strict=True))
-        group = group.assign(replicate=replicate_ids(group))
-        scores = group.sort_values("replicate")["score"].to_numpy(dtype=float)
+        # in seed order, not folder order: the same runs give the same means and interval wherever they were written
+        group = group.assign(replicate=replicate_ids(group)).sort_values("replicate")
+        scores = group["score"].to_numpy(dtype=float)
         row = {
             **settings,
             "n_seeds": len(scores),
@@ -178,11 +179,8 @@ def summarise(
             & (frame["variant_context"] == group["variant_context"].iloc[0])
         ]
         if settings["method"] != baseline and len(base):
-            base = base.assign(replicate=replicate_ids(base))
-            # in seed order, not folder order: the same runs give the same interval wherever they were written
-            paired = group.merge(
-                base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base")
-            ).sort_values("replicate")
+            base = base.assign(replicate=replicate_ids(base)).sort_values("replicate")
+            paired = group.merge(base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base"))
             interval = "seeds"
             if len(paired) == len(group):
                 by_example = example_level_diff(root, paired, metric)
@@ -193,8 +191,7 @@ def summarise(
                         paired["score"].to_numpy(float), paired["score_base"].to_numpy(float)
                     )
             else:  # a partial grid: the arm ran seeds the baseline did not (or the reverse)
-                base_scores = base.sort_values("replicate")["score"].to_numpy(float)
-                diff, lo, hi = bootstrap_diff(scores, base_scores, paired=False)
+                diff, lo, hi = bootstrap_diff(scores, base["score"].to_numpy(float), paired=False)
                 interval = UNPAIRED
             row.update({f"minus_{baseline}": diff, "ci_lo": lo, "ci_hi": hi, "interval": interval})
         rows.append(row)
