@@ -89,3 +89,23 @@ def test_runs_started_together_get_their_own_folders(tmp_path):
     assert all("noise rate must be a number in [0, 1)" in e for e in errors)
     dirs = [p for p in (tmp_path / "outputs" / "runs").glob("*/*") if p.is_dir()]
     assert len(dirs) == 2, dirs
+
+
+def test_small_loss_records_how_much_of_what_it_dropped_was_corrupted(tmp_path):
+    args = [*DEMO_SMALL, "noise=0.3", "model.kind=causal", "method=small_loss", "trainer.max_epochs=4"]
+    result = run(args, tmp_path, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    history = metrics["train/step_weighting"]
+    assert [record["epoch"] for record in history] == [0, 1, 2, 3]  # every epoch, not the tested checkpoint's
+    train = metrics["data"]["train"]
+    assert all(r["examples"] == train["n_kept"] and r["corrupted"] == train["n_noisy"] for r in history)
+    # forget rate 0.2 after the ramp: a fifth of every batch of 16 (3 of 16) is dropped
+    assert history[-1]["dropped"] == 25 * 3
+    # once the tiny model has learnt the clean rule (the demo's runs reach F1 1.0), the corrupted labels are the
+    # high-loss ones: what it drops is far more often corrupted than the 30 % a random drop would hit (0.69 at
+    # epoch 3 of 4 here; 0.98 by epoch 3 of the demo's 8)
+    print("small-loss drop precision by epoch:", [round(r["dropped_precision"], 3) for r in history])
+    assert history[-1]["dropped_precision"] > 0.5 > history[-1]["corrupted_share"] == 0.3
+    assert history[-1]["mean_factor_corrupted"] < history[-1]["mean_factor_clean"]

@@ -87,6 +87,8 @@ class Collator:
             "label_index": torch.tensor([f["label_index"] for f in features], dtype=torch.long),
             "index": torch.tensor([f["index"] for f in features], dtype=torch.long),
             "ids": [f["id"] for f in features],
+            # whether the injected noise changed the label: read only to report what a step weighting dropped
+            "is_noisy": torch.tensor([f.get("is_noisy", False) for f in features], dtype=torch.bool),
         }
         if "target_text" in features[0]:  # end-to-end extraction: the gold answers, for the metric
             batch["target_text"] = [f["target_text"] for f in features]
@@ -170,6 +172,7 @@ class RelationDataModule(L.LightningDataModule):
                     feature.update(index=index, label_index=-1, weight=1.0, target_text=example.label)
                 else:
                     feature.update(index=index, label_index=label_to_index[example.label], weight=1.0)
+                feature["is_noisy"] = example.is_noisy
             self.features[name] = encoded.features
             self.stats[name] = {
                 "n_examples": len(examples),

@@ -394,6 +394,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
         best_path = checkpoint.best_model_path or None
     # Every epoch's validation score: testing the best checkpoint would load that epoch's shorter history.
     val_history = list(module.val_history)
+    step_weight_history = list(module.step_weight_history)  # likewise
     trainer.test(module, datamodule=datamodule, ckpt_path=best_path, weights_only=True)
 
     # outputs
@@ -428,6 +429,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
             "settings": job_settings(cfg),  # the report's row key: every setting that tells two jobs apart
         }
     )
+    if step_weight_history:
+        metrics["train/step_weighting"] = step_weight_history
     if module.relation_sets:
         metrics.update(document_level_metrics(cfg, reader, module.eval_records["test"], labels))
     if params_report is not None:

@@ -14,6 +14,7 @@ from atlantis.models.decoding import generate_ids, relations_above_threshold, sc
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
 from atlantis.models.loss import weighted_batch_loss
+from atlantis.models.step_diagnostics import add_counts, epoch_summary, step_weight_counts
 from atlantis.utils.random_state import random_states, set_random_states
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,10 @@ class RelationLM(L.LightningModule):
         self.relation_sets = False
         self.last_scores: torch.Tensor | None = None
         self.val_history: list[dict] = []
+        # Per epoch, what the step weighting did to the corrupted examples (dropped, mean factor); counts of the
+        # epoch under way in step_counts.
+        self.step_weight_history: list[dict] = []
+        self.step_counts: dict[str, float] = {}
 
     # ---- the weighted step -------------------------------------------------------------------
     def example_nll(self, batch: dict) -> torch.Tensor:
@@ -120,6 +125,8 @@ class RelationLM(L.LightningModule):
                 nll.detach(), n_targets, batch, epoch=epoch, max_epochs=self.trainer.max_epochs
             )
             weights = weights * factor
+            if "is_noisy" in batch:
+                self.step_counts = add_counts(self.step_counts, step_weight_counts(factor, batch["is_noisy"]))
         loss = weighted_batch_loss(nll, weights)
         size = nll.shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
@@ -217,11 +224,17 @@ class RelationLM(L.LightningModule):
             {"epoch": self.current_epoch, "step": self.global_step, "f1": report[self.hparams.monitor_metric]}
         )
 
+    def on_train_epoch_end(self) -> None:
+        if self.step_counts:
+            self.step_weight_history.append(epoch_summary(self.current_epoch, self.step_counts))
+            self.step_counts = {}
+
     def on_test_epoch_end(self) -> None:
         self.test_report = self._log_report("test")
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["val_history"] = list(self.val_history)  # plain values: weights-only loading accepts them
+        checkpoint["step_weight_history"] = list(self.step_weight_history)
         # The next epoch's data order and dropout draw from these streams: a resumed run goes on exactly as an
         # uninterrupted one would (Lightning saves the loops' progress, not the random states).
         checkpoint["random_states"] = random_states()
@@ -230,6 +243,7 @@ class RelationLM(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_history = list(checkpoint.get("val_history", []))
+        self.step_weight_history = list(checkpoint.get("step_weight_history", []))
         if "random_states" in checkpoint and self._trainer is not None and self.trainer.training:
             set_random_states(checkpoint["random_states"])  # resuming a fit; not when testing a checkpoint
         if self.params_policy is not None:  # e.g. a sparse mask: its structure before its values load

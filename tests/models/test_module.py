@@ -221,3 +221,22 @@ def test_top_layers_from_cached_frozen_outputs_give_the_same_loss_and_gradients(
 def test_cache_lower_refuses_models_it_cannot_serve():
     with pytest.raises(ValueError, match="decoder-only"):
         build("seq2seq", params={"_target_": "atlantis.methods.params.TopLayers", "n": 1, "cache_lower": True})
+
+
+def test_batches_say_which_labels_the_noise_changed_and_the_record_survives_a_checkpoint():
+    tokenizer = load_tokenizer("builtin")
+    splits = build_splits(SyntheticReader([40, 8, 8]), noise_rate=0.5, seed=0)
+    dm = RelationDataModule(splits, tokenizer, "causal", batch_size=8)
+    dm.setup()
+    batch = dm.collator(dm.features["train"])
+    by_id = {e.id: e for e in splits.train}
+    assert batch["is_noisy"].tolist() == [by_id[i].label != by_id[i].clean_label for i in batch["ids"]]
+    assert 0 < int(batch["is_noisy"].sum()) < 40
+
+    module, _ = build("causal")
+    module.step_weight_history = [{"epoch": 0, "dropped": 3, "dropped_corrupted": 2}]
+    checkpoint = {"state_dict": {}}
+    module.on_save_checkpoint(checkpoint)
+    resumed, _ = build("causal")
+    resumed.on_load_checkpoint(checkpoint)  # a resumed run keeps the epochs before the interruption
+    assert resumed.step_weight_history == module.step_weight_history
