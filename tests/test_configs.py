@@ -90,3 +90,18 @@ def test_every_baseline_recipe_composes_to_its_method(baseline):
     frozen = cfg["method"]["params"]["_target_"].endswith("Frozen")
     assert frozen == (baseline in ("zero_shot", "few_shot"))
     assert (cfg["prompt"]["shots"] > 0) == (baseline == "few_shot")
+
+
+def test_jobs_that_differ_in_their_selection_get_their_own_folder_name():
+    # make study-cpu-extended runs SFT on all, on FisherSFT's and on a random quarter one line after another
+    # into one sweep folder: with one name (and the same job number) the last one's outputs replaced the others'
+    names = {
+        select: compose_job(REPO / "conf", overrides=["experiment=demo", f"method/select={select}"]).run_name
+        for select in ("all", "fisher", "random")
+    }
+    assert names["all"].endswith("-sft-noise0.0-seed0")
+    assert names["fisher"].endswith("-sft-fisher0.25-noise0.0-seed0")
+    assert names["random"].endswith("-sft-random0.25-noise0.0-seed0")
+    budget = compose_job(REPO / "conf", overrides=["method/select=random", "method.select.budget=100"]).run_name
+    assert "-sft-random100-" in budget
+    assert "-cleanlab-noise" in compose_job(REPO / "conf", overrides=["method=cleanlab"]).run_name  # said once

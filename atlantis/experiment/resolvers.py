@@ -12,14 +12,32 @@ _PROCESS_UID = f"{os.getpid()}{secrets.token_hex(2)}"
 
 
 def job_name(*, _root_) -> str:
-    """dataset-model-method-noise-seed, naming what runs: `synthetic←semeval-tiny←flan_t5-sft-noise0.2-seed0`."""
+    """dataset-model-method[-selection]-noise-seed, naming what runs: `synthetic←semeval-tiny←flan_t5-sft-noise0.2-seed0`,
+    `semeval-smollm2-sft-fisher0.25-noise0.2-seed0`."""
     from atlantis.experiment.fallback import planned_fallback, shown_name
 
     plan = planned_fallback(_root_)
+    method = str(_root_.method.name)
+    selection = selection_tag(OmegaConf.select(_root_, "method.select"), method)
     return "-".join(
-        [shown_name("dataset", _root_, plan), shown_name("model", _root_, plan), str(_root_.method.name)]
+        [shown_name("dataset", _root_, plan), shown_name("model", _root_, plan), method]
+        + ([selection] if selection else [])
         + [f"noise{_root_.noise}", f"seed{_root_.seed}"]
     )
+
+
+def selection_tag(select, method: str) -> str | None:
+    """`fisher0.25` for FisherSFT at 25 %; None for every example or a selection the method's name already says
+    (cleanlab). Without it, SFT on all, on FisherSFT's and on a random quarter shared one folder name, and a sweep
+    that ran them one after another into one folder kept only the last one's outputs."""
+    target = OmegaConf.select(select, "_target_") if select is not None else None
+    if not target:
+        return None
+    kind = str(target).rsplit(".", 1)[-1].removeprefix("Select").lower()
+    if kind == "all" or kind in method:
+        return None
+    budget = OmegaConf.select(select, "budget")
+    return f"{kind}{budget}" if budget is not None else kind
 
 
 def register_resolvers() -> None:
