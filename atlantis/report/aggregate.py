@@ -55,7 +55,25 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
         ", ".join(f"{c}={row[c]}" for c in varying if not c.startswith(("method.", "reference.")))
         for _, row in flat.iterrows()
     ]
+    # Which examples trained: the baseline a row is compared with trained on the same ones where it ran them.
+    frame["selection"] = [
+        ", ".join(f"{c}={row[c]}" for c in varying if c.startswith("method.select.")) for _, row in flat.iterrows()
+    ]
     return frame
+
+
+def every_example(selection: str) -> bool:
+    return not selection or f"method.select._target_={ALL_EXAMPLES}" in selection.split(", ")
+
+
+ALL_EXAMPLES = "SelectAll"
+
+
+def same_selection(base: pd.DataFrame, selection: str) -> pd.DataFrame:
+    """The baseline's runs on the row's selection (ATLANTIS on FisherSFT's quarter against SFT on it), else on
+    every example (a reference option against plain SFT): never several selections pooled into one baseline."""
+    same = base[base["selection"] == selection]
+    return same if len(same) else base[base["selection"].map(every_example)]
 
 
 def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
@@ -178,6 +196,7 @@ def summarise(
             & (frame["noise_kind"] == settings["noise_kind"])
             & (frame["variant_context"] == group["variant_context"].iloc[0])
         ]
+        base = same_selection(base, group["selection"].iloc[0])
         if settings["method"] != baseline and len(base):
             base = base.assign(replicate=replicate_ids(base)).sort_values("replicate")
             paired = group.merge(base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base"))

@@ -119,6 +119,34 @@ def test_jobs_that_differ_in_one_option_are_two_rows(tmp_path):
     assert sorted(table["variant"]) == ["", "weights.temperature=1.0", "weights.temperature=4.0"]
 
 
+def test_each_row_is_compared_with_the_baseline_on_its_own_selection(tmp_path):
+    # SFT on all, on FisherSFT's and on a random quarter in one folder: ATLANTIS on FisherSFT's quarter is
+    # compared with SFT on that quarter, ATLANTIS on all with SFT on all, and a selection SFT did not run with SFT
+    # on all; never with the three SFT runs pooled.
+    selections = {
+        "all": {"_target_": "atlantis.methods.select.SelectAll"},
+        "fisher": {"_target_": "atlantis.methods.select.SelectFisher", "budget": 0.25},
+        "random": {"_target_": "atlantis.methods.select.SelectRandom", "budget": 0.25},
+        "cleanlab": {"_target_": "atlantis.methods.confident.SelectCleanlab"},
+    }
+    scores = {("sft", "all"): 0.45, ("sft", "fisher"): 0.20, ("sft", "random"): 0.17}
+    scores.update({("atlantis", "all"): 0.47, ("atlantis", "fisher"): 0.19, ("atlantis", "cleanlab"): 0.40})
+    for (method, selection), score in scores.items():
+        path = tmp_path / f"{method}-{selection}"
+        path.mkdir()
+        config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": 0.2, "method": method}
+        config.update(reference=None, seed=0)
+        settings = {"seed": 0, "method": {"name": method, "select": selections[selection]}}
+        metrics = {"config": config, "settings": settings, "test/f1_official": score}
+        (path / "metrics.json").write_text(json.dumps(metrics))
+    table = pd.read_csv(write_report(tmp_path)["csv"])
+    diff = {(r.method, r.variant.split("=")[1].split(",")[0]): r.minus_sft for r in table.itertuples()}
+    assert diff[("atlantis", "SelectAll")] == pytest.approx(0.47 - 0.45)
+    assert diff[("atlantis", "SelectFisher")] == pytest.approx(0.19 - 0.20)
+    assert diff[("atlantis", "SelectCleanlab")] == pytest.approx(0.40 - 0.45)
+    assert set(table.loc[table.method != "sft", "interval"]) == {"seeds"}  # paired, one run each
+
+
 def test_cross_validation_folds_are_replicates_paired_by_fold(tmp_path):
     # ADE's 10 folds: one row per method, mean over folds, the difference paired fold by fold.
     scores = {"sft": [0.70, 0.80, 0.60], "atlantis": [0.72, 0.83, 0.61]}
