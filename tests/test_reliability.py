@@ -196,3 +196,19 @@ def test_a_completed_job_keeps_the_checkpoints_it_is_told_to(tmp_path):
     with pytest.raises(ValueError, match="keep_checkpoints must be one of"):
         run_tiny(tmp_path / "typo", "keep_checkpoints=last")
     assert not (tmp_path / "typo" / "state").exists()  # refused before anything ran
+
+
+def test_two_command_lines_into_one_sweep_folder_keep_both_jobs(tmp_path):
+    # one option apart, the same job number and name: the second line's job gets the folder, the first's outputs
+    # move beside it (the report reads folders: before, it saw the second job only)
+    sweep = tmp_path / "sweep"
+    line = [sys.executable, "run.py", "-m", *DEMO, "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}"]
+    for lr in ("1e-3", "2e-3"):
+        result = subprocess.run([*line, f"trainer.lr={lr}"], cwd=REPO, env=env_for(tmp_path), capture_output=True)
+        assert result.returncode == 0, result.stderr[-3000:]
+    folders = sorted(p.parent for p in sweep.rglob("metrics.json"))
+    assert [f.name.split("~")[0] for f in folders] == [folders[0].name] * 2
+    settings = [json.loads((f / "metrics.json").read_text())["settings"] for f in folders]
+    assert sorted(s["trainer"]["lr"] for s in settings) == [0.001, 0.002]
+    assert json.loads((folders[0] / "metrics.json").read_text())["settings"]["trainer"]["lr"] == 0.002  # the last
+    assert (folders[1] / "predictions.jsonl").is_file()  # the first job's outputs moved whole

@@ -156,6 +156,23 @@ def mark_completed(state: Path, run_dir: Path, metrics: dict) -> None:
     atomic_write_json(state / "metrics.json", metrics)  # last: a job is complete once its metrics are here
 
 
+def set_aside_other_job(run_dir: Path, settings: dict) -> Path | None:
+    """Move another job's outputs out of `run_dir` before this job writes there, to a sibling named by that job's
+    key; None when the folder is empty or holds this same job. Two command lines into one sweep folder can give
+    two jobs one folder (the same job number and name, e.g. one option apart), and the second would overwrite the
+    first's metrics and leave its other files beside its own; the report reads the folders, not the job states."""
+    found = completed_metrics(run_dir)
+    if found is None or not found.get("settings") or cache_key(found["settings"]) == cache_key(settings):
+        return None
+    target = run_dir.with_name(f"{run_dir.name}~{cache_key(found['settings'])[:8]}")
+    target.mkdir(exist_ok=True)
+    for path in run_dir.iterdir():
+        if path.name not in (".hydra", "run.log"):  # Hydra has already written this job's
+            os.replace(path, target / path.name)
+    log.warning("%s held another job's outputs: moved to %s", run_dir, target)
+    return target
+
+
 CHECKPOINTS_KEPT = {"all": ("best", "last"), "best": ("best",), "none": ()}
 
 

@@ -29,6 +29,7 @@ from atlantis.experiment.jobs import (
     mark_completed,
     prune_checkpoints,
     reuse_completed,
+    set_aside_other_job,
     with_file_digests,
 )
 from atlantis.methods.confident import detector_report, out_of_fold_probs
@@ -296,6 +297,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     cfg = apply_fallback(plain(cfg))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    set_aside_other_job(run_dir, job_settings(cfg))
     state = job_state_dir(cfg)
     kept = checkpoints_kept(cfg.get("keep_checkpoints", "best"))
     if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
