@@ -168,6 +168,8 @@ def set_aside_other_job(run_dir: Path, settings: dict) -> Path | None:
     target.mkdir(exist_ok=True)
     for path in run_dir.iterdir():
         if path.name not in (".hydra", "run.log"):  # Hydra has already written this job's
+            if (target / path.name).is_dir():  # that job set aside before: its newer outputs replace the older
+                shutil.rmtree(target / path.name)
             os.replace(path, target / path.name)
     log.warning("%s held another job's outputs: moved to %s", run_dir, target)
     return target

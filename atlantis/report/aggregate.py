@@ -62,11 +62,11 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
     return frame
 
 
+ALL_EXAMPLES = "SelectAll"
+
+
 def every_example(selection: str) -> bool:
     return not selection or f"method.select._target_={ALL_EXAMPLES}" in selection.split(", ")
-
-
-ALL_EXAMPLES = "SelectAll"
 
 
 def same_selection(base: pd.DataFrame, selection: str) -> pd.DataFrame:
