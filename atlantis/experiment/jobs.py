@@ -162,9 +162,10 @@ def set_aside_other_job(run_dir: Path, settings: dict) -> Path | None:
     two jobs one folder (the same job number and name, e.g. one option apart), and the second would overwrite the
     first's metrics and leave its other files beside its own; the report reads the folders, not the job states."""
     found = completed_metrics(run_dir)
-    if found is None or not found.get("settings") or cache_key(found["settings"]) == cache_key(settings):
+    other = cache_key(found["settings"]) if found and found.get("settings") else None
+    if other is None or other == cache_key(settings):
         return None
-    target = run_dir.with_name(f"{run_dir.name}~{cache_key(found['settings'])[:8]}")
+    target = run_dir.with_name(f"{run_dir.name}~{other[:8]}")
     target.mkdir(exist_ok=True)
     for path in run_dir.iterdir():
         if path.name not in (".hydra", "run.log"):  # Hydra has already written this job's

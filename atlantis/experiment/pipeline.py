@@ -297,7 +297,8 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     cfg = apply_fallback(plain(cfg))
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    set_aside_other_job(run_dir, job_settings(cfg))
+    settings = job_settings(cfg)  # once: it hashes the weak-label files a noise kind names
+    set_aside_other_job(run_dir, settings)
     state = job_state_dir(cfg)
     kept = checkpoints_kept(cfg.get("keep_checkpoints", "best"))
     if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
@@ -428,7 +429,7 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
             "run_name": cfg["run_name"],
             "fallback": cfg.get("fallback"),
             "config": job_summary(cfg),
-            "settings": job_settings(cfg),  # the report's row key: every setting that tells two jobs apart
+            "settings": settings,  # the report's row key: every setting that tells two jobs apart
         }
     )
     if step_weight_history:
