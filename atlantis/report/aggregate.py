@@ -375,18 +375,39 @@ def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
 KEPT_FILES = ("metrics.json", "weights.json", "cleanlab.json", "selection.json", "predictions.jsonl")
 
 
+def job_fingerprint(run: Path) -> str | None:
+    """The job a run folder holds (its settings, as text), None for folders written before runs recorded them."""
+    path = run / "metrics.json"
+    settings = json.loads(path.read_text()).get("settings") if path.is_file() else None
+    return json.dumps(settings, sort_keys=True) if settings else None
+
+
 def keep_runs(root: str | Path, dest: str | Path) -> int:
-    """Copy KEPT_FILES of every run under `root` to the same relative folder under `dest`; the number of runs."""
+    """Copy KEPT_FILES of every run under `root` into `dest`; the number of runs.
+
+    A run goes where `dest` already keeps the same job (a rerun replaces it), else to its own relative folder; when
+    that folder keeps another job (one command line's job 0 is not another's) it goes beside it, to
+    `<folder>~<job key>`: a kept run is never overwritten by a different job."""
     import shutil
 
+    from atlantis.signals.cache import cache_key
+
     root, dest = Path(root), Path(dest)
+    kept = {job_fingerprint(p.parent): p.parent for p in sorted(dest.rglob("metrics.json"))} if dest.is_dir() else {}
+    kept.pop(None, None)
     runs = sorted(p.parent for p in root.rglob("metrics.json"))
     for run in runs:
-        target = dest / run.relative_to(root)
+        job = job_fingerprint(run)
+        target = kept.get(job) or dest / run.relative_to(root)
+        if job is not None and job_fingerprint(target) not in (None, job):
+            target = target.with_name(f"{target.name}~{cache_key(json.loads(job))[:8]}")
+            log.warning("%s keeps another job: %s kept beside it, in %s", dest / run.relative_to(root), run, target)
         target.mkdir(parents=True, exist_ok=True)
         for name in KEPT_FILES:
             if (run / name).is_file():
                 shutil.copyfile(run / name, target / name)
+        if job is not None:
+            kept[job] = target
     return len(runs)
 
 

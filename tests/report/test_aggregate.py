@@ -217,6 +217,35 @@ def test_kept_runs_remake_the_same_tables(tmp_path):
         )
 
 
+def test_keeping_runs_never_overwrites_another_job(tmp_path):
+    # A one-job rerun is its sweep's job 0, which in the kept folder is another job: it replaces its own earlier run
+    # (wherever that is kept) and leaves job 0 alone; a new job whose folder is taken is kept beside it.
+    from atlantis.report.aggregate import keep_runs
+
+    def run(root, folder, temperature, score):
+        (root / folder).mkdir(parents=True)
+        settings = {"seed": 0, "method": {"name": "atlantis", "weights": {"temperature": temperature}}}
+        metrics = {"config": {"method": "atlantis", "seed": 0}, "settings": settings, "test/f1_official": score}
+        (root / folder / "metrics.json").write_text(json.dumps(metrics))
+
+    kept, rerun = tmp_path / "kept", tmp_path / "rerun"
+    run(kept, "grid/0_atlantis", 0.25, 0.20)
+    run(kept, "grid/1_atlantis", 0.5, 0.29)
+    run(rerun, "grid/0_atlantis", 0.5, 0.31)  # the rerun of kept job 1
+    run(rerun, "other/0_atlantis", 2.0, 0.26)
+    run(kept, "other/0_atlantis", 4.0, 0.24)
+    assert keep_runs(rerun, kept) == 2
+
+    def score(folder):
+        return json.loads((kept / folder / "metrics.json").read_text())["test/f1_official"]
+
+    assert (score("grid/0_atlantis"), score("grid/1_atlantis"), score("other/0_atlantis")) == (0.20, 0.31, 0.24)
+    (beside,) = (kept / "other").glob("0_atlantis~*")
+    assert score(beside.relative_to(kept)) == 0.26 and len(beside.name) == len("0_atlantis~") + 8
+    assert len(list(kept.rglob("metrics.json"))) == 4
+    assert keep_runs(rerun, kept) == 2 and len(list(kept.rglob("metrics.json"))) == 4  # again: nothing new
+
+
 def test_a_labellers_natural_rate_is_its_own_row_with_its_measured_share_of_wrong_labels(tmp_path):
     # noise_kind=labeller at its natural rate runs as noise 0.0: never pooled with clean labels, and the table
     # says how many training labels were wrong (measured), not the nominal 0.0.
