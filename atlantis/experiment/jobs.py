@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from atlantis.signals.cache import cache_key, file_sha256, result_params
+from atlantis.signals.cache import cache_key, file_sha256, folder_beside, result_params
 from atlantis.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def set_aside_other_job(run_dir: Path, settings: dict) -> Path | None:
     other = cache_key(found["settings"]) if found and found.get("settings") else None
     if other is None or other == cache_key(settings):
         return None
-    target = run_dir.with_name(f"{run_dir.name}~{other[:8]}")
+    target = folder_beside(run_dir, other)
     target.mkdir(exist_ok=True)
     for path in run_dir.iterdir():
         if path.name not in (".hydra", "run.log"):  # Hydra has already written this job's

@@ -76,13 +76,25 @@ def same_selection(base: pd.DataFrame, selection: str) -> pd.DataFrame:
     return same if len(same) else base[base["selection"].map(every_example)]
 
 
+def job_fingerprint(metrics: dict) -> str | None:
+    """The job a run's metrics record (its settings, as text); None for runs written before they recorded them."""
+    settings = metrics.get("settings")
+    return json.dumps(settings, sort_keys=True) if settings else None
+
+
+def folder_job(run: Path) -> str | None:
+    """job_fingerprint of the run in a folder, None when it holds none."""
+    path = run / "metrics.json"
+    return job_fingerprint(json.loads(path.read_text())) if path.is_file() else None
+
+
 def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
     """One row per job folder with a metrics.json: its settings, the metric and weight diagnostics."""
     rows, settings, seen = [], [], {}
     for path in sorted(Path(root).rglob("metrics.json")):
         metrics = json.loads(path.read_text())
         # The same job in two sweep folders (a piece run on its own, then the whole grid) is one run, not two seeds.
-        fingerprint = json.dumps(metrics.get("settings"), sort_keys=True) if metrics.get("settings") else None
+        fingerprint = job_fingerprint(metrics)
         if fingerprint in seen:
             log.warning("%s is the same job as %s: counted once", path.parent, seen[fingerprint])
             continue
@@ -375,13 +387,6 @@ def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
 KEPT_FILES = ("metrics.json", "weights.json", "cleanlab.json", "selection.json", "predictions.jsonl")
 
 
-def job_fingerprint(run: Path) -> str | None:
-    """The job a run folder holds (its settings, as text), None for folders written before runs recorded them."""
-    path = run / "metrics.json"
-    settings = json.loads(path.read_text()).get("settings") if path.is_file() else None
-    return json.dumps(settings, sort_keys=True) if settings else None
-
-
 def keep_runs(root: str | Path, dest: str | Path) -> int:
     """Copy KEPT_FILES of every run under `root` into `dest`; the number of runs.
 
@@ -390,17 +395,17 @@ def keep_runs(root: str | Path, dest: str | Path) -> int:
     `<folder>~<job key>`: a kept run is never overwritten by a different job."""
     import shutil
 
-    from atlantis.signals.cache import cache_key
-
     root, dest = Path(root), Path(dest)
-    kept = {job_fingerprint(p.parent): p.parent for p in sorted(dest.rglob("metrics.json"))} if dest.is_dir() else {}
+    kept = {folder_job(p.parent): p.parent for p in sorted(dest.rglob("metrics.json"))} if dest.is_dir() else {}
     kept.pop(None, None)
     runs = sorted(p.parent for p in root.rglob("metrics.json"))
     for run in runs:
-        job = job_fingerprint(run)
+        job = folder_job(run)
         target = kept.get(job) or dest / run.relative_to(root)
-        if job is not None and job_fingerprint(target) not in (None, job):
-            target = target.with_name(f"{target.name}~{cache_key(json.loads(job))[:8]}")
+        if job is not None and folder_job(target) not in (None, job):
+            from atlantis.signals.cache import cache_key, folder_beside  # imports torch: only here
+
+            target = folder_beside(target, cache_key(json.loads(job)))
             log.warning("%s keeps another job: %s kept beside it, in %s", dest / run.relative_to(root), run, target)
         target.mkdir(parents=True, exist_ok=True)
         for name in KEPT_FILES:

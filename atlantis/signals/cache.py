@@ -37,6 +37,11 @@ def cache_key(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
+def folder_beside(folder: Path, job_key: str) -> Path:
+    """`<folder>~<job key>`: where a job's outputs go when its folder holds another job's (run folders, kept runs)."""
+    return folder.with_name(f"{folder.name}~{job_key[:8]}")
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
