@@ -176,3 +176,6 @@ sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real
 
 clean:  ## remove outputs and caches (keeps .venv/)
 	rm -rf outputs .cache .pytest_cache .ruff_cache
+.PHONY: gpu-check
+gpu-check: $(STAMP)  ## one job per strategy (none ddp fsdp deepspeed) on 1 GPU, ~3 min on an H200 (ARGS="--cpu-smoke" on a CPU)
+	$(PY) -m benchmarks.gpu_check $(ARGS)

@@ -18,18 +18,27 @@ def main(cfg: DictConfig) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from atlantis.experiment.config import plain
     from atlantis.experiment.console import quiet_libraries
     from atlantis.experiment.jobs import record_failure
+    from atlantis.experiment.launch import JobProcessesFailed, needs_own_launch, run_job_in_child
     from atlantis.experiment.pipeline import run_job
     from atlantis.experiment.wandb import finish_wandb
+    from atlantis.utils.distributed import is_global_zero, processes_per_job
 
     quiet_libraries()
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        metrics = run_job(cfg, run_dir)
+        if hydra_cfg.mode == RunMode.MULTIRUN and needs_own_launch(plain(cfg)):
+            # a sweep job on N processes starts its own ranks (re-running the sweep's command line would run the
+            # whole sweep on every rank)
+            metrics = run_job_in_child(hydra_cfg, run_dir, processes_per_job(plain(cfg)["trainer"]))
+        else:
+            metrics = run_job(cfg, run_dir)
     except Exception as err:
-        record_failure(run_dir, err)
+        if is_global_zero() and not isinstance(err, JobProcessesFailed):  # the child recorded its own failure
+            record_failure(run_dir, err)
         if hydra_cfg.mode != RunMode.MULTIRUN:
             raise
         # In a sweep one failed job must not stop the others; the summary at the end reports it.

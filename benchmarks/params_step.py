@@ -104,7 +104,7 @@ def run_atlantis(name: str, model, tokenizer, batches, dm) -> dict:
     if getattr(module.params_policy, "cache_lower", False):  # the first epoch fills the cache; time the later ones
         with torch.no_grad():
             for batch in batches:
-                module.params_policy.example_nll(module.model, batch)
+                module.params_policy.example_nll(module.model, module.kind, batch)
     prepare_s, prepare_peak_mb = time.perf_counter() - start, peak_rss_mb()
     loaded_mb = current_rss_mb()
     reset_peak_rss()

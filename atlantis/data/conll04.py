@@ -40,6 +40,40 @@ def mark_entities(tokens: list[str], head: dict, tail: dict) -> str:
     )
 
 
+def checked_spans(sentence: dict, where: str) -> tuple[list, list]:
+    """(tokens, entities) of a SpERT sentence, every entity span inside its tokens."""
+    for key in ("tokens", "entities", "relations"):
+        if key not in sentence:
+            raise DatasetFormatError(f"{where}: missing key {key!r}; expected tokens, entities, relations")
+    tokens, entities = sentence["tokens"], sentence["entities"]
+    if not tokens:
+        raise DatasetFormatError(f"{where}: empty token list")
+    for e, entity in enumerate(entities):
+        start, end = entity.get("start"), entity.get("end")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(tokens)):
+            raise DatasetFormatError(
+                f"{where}: entity {e} has span [{start}, {end}); expected 0 <= start < end <= {len(tokens)}"
+            )
+    return tokens, entities
+
+
+def labelled_pairs(relations_of_sentence: list, n_entities: int, relations, where: str) -> dict[tuple[int, int], str]:
+    """{(head, tail): relation} of a sentence's annotated relations (one per ordered entity pair)."""
+    pairs: dict[tuple[int, int], str] = {}
+    for r, relation in enumerate(relations_of_sentence):
+        head, tail = relation.get("head"), relation.get("tail")
+        if not all(isinstance(i, int) and 0 <= i < n_entities for i in (head, tail)) or head == tail:
+            raise DatasetFormatError(
+                f"{where}: relation {r} has head {head}, tail {tail}; expected two different entity indices "
+                f"below {n_entities}"
+            )
+        label = check_label(relation.get("type"), relations, f"{where} relation {r}")
+        if (head, tail) in pairs:
+            raise DatasetFormatError(f"{where}: entity pair ({head}, {tail}) has two relations")
+        pairs[(head, tail)] = label
+    return pairs
+
+
 def sentence_to_examples(
     sentence: dict,
     split: str,
@@ -53,31 +87,9 @@ def sentence_to_examples(
 
     relations: the dataset's relation types (CoNLL04's by default); sentence_id: the id prefix of its
     instances (default `split-index`; ADE uses its fold-independent `orig_id`)."""
-    for key in ("tokens", "entities", "relations"):
-        if key not in sentence:
-            raise DatasetFormatError(f"{where}: missing key {key!r}; expected tokens, entities, relations")
-    tokens, entities = sentence["tokens"], sentence["entities"]
-    if not tokens:
-        raise DatasetFormatError(f"{where}: empty token list")
-    for e, entity in enumerate(entities):
-        start, end = entity.get("start"), entity.get("end")
-        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(tokens)):
-            raise DatasetFormatError(
-                f"{where}: entity {e} has span [{start}, {end}); expected 0 <= start < end <= {len(tokens)}"
-            )
+    tokens, entities = checked_spans(sentence, where)
     labels = list(relations) + ([NO_RELATION] if include_no_relation else [])
-    pairs: dict[tuple[int, int], str] = {}
-    for r, relation in enumerate(sentence["relations"]):
-        head, tail = relation.get("head"), relation.get("tail")
-        if not all(isinstance(i, int) and 0 <= i < len(entities) for i in (head, tail)) or head == tail:
-            raise DatasetFormatError(
-                f"{where}: relation {r} has head {head}, tail {tail}; expected two different entity indices "
-                f"below {len(entities)}"
-            )
-        label = check_label(relation.get("type"), relations, f"{where} relation {r}")
-        if (head, tail) in pairs:
-            raise DatasetFormatError(f"{where}: entity pair ({head}, {tail}) has two relations")
-        pairs[(head, tail)] = label
+    pairs = labelled_pairs(sentence["relations"], len(entities), relations, where)
     if include_no_relation:
         for h in range(len(entities)):
             for t in range(len(entities)):

@@ -13,6 +13,7 @@ from atlantis.data.demonstrations import Demonstrations
 from atlantis.data.demonstrations import demo_pool as demo_pool_examples
 from atlantis.data.examples import RelationExample
 from atlantis.data.prompts import DEFAULT_TEMPLATE, PromptBuilder
+from atlantis.data.sampling import EvalShard, GlobalBatches, ShardedBatchSampler, ShardKey
 from atlantis.data.splits import DatasetSplits
 from atlantis.data.tokenization import IGNORE_INDEX, encode_example, encode_examples
 
@@ -30,43 +31,18 @@ def pad(sequences: Sequence[Sequence[int]], value: int, side: str = "right") -> 
 
 
 class FeatureDataset(Dataset):
+    """Features by index; a ShardKey (a rank's share of a global batch) adds that batch's size and padding flag."""
+
     def __init__(self, features: list[dict]):
         self.features = features
 
     def __len__(self) -> int:
         return len(self.features)
 
-    def __getitem__(self, index: int) -> dict:
-        return self.features[index]
-
-
-class LengthGroupedSampler(torch.utils.data.Sampler):
-    """Shuffled batches of similar length: less padding, still random.
-
-    Each epoch shuffles the examples, cuts them into mega-batches of `batch_size * group` examples,
-    sorts each by length, splits it into batches and shuffles the batches.
-    """
-
-    def __init__(self, lengths: Sequence[int], batch_size: int, group: int = 50, seed: int = 0):
-        self.lengths, self.batch_size, self.group, self.seed = list(lengths), batch_size, group, seed
-        self.epoch = 0
-
-    def __iter__(self):
-        g = torch.Generator().manual_seed(self.seed + self.epoch)
-        self.epoch += 1
-        order = torch.randperm(len(self.lengths), generator=g).tolist()
-        size = self.batch_size * self.group
-        batches = []
-        for start in range(0, len(order), size):
-            chunk = sorted(order[start : start + size], key=lambda i: -self.lengths[i])
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        for b in torch.randperm(len(batches), generator=g).tolist():
-            yield batches[b]
-
-    def __len__(self) -> int:
-        size = self.batch_size * self.group
-        full, rest = divmod(len(self.lengths), size)
-        return full * self.group + -(-rest // self.batch_size)
+    def __getitem__(self, key: int | ShardKey) -> dict:
+        if isinstance(key, ShardKey):
+            return dict(self.features[key.index], global_batch_size=key.global_size, padding=key.padding)
+        return self.features[key]
 
 
 class Collator:
@@ -79,16 +55,23 @@ class Collator:
 
     def __call__(self, features: list[dict]) -> dict:
         input_ids = pad([f["input_ids"] for f in features], self.pad_token_id)
+        padding = [f.get("padding", False) for f in features]
         batch = {
             "input_ids": input_ids,
             "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0),
             "labels": pad([f["labels"] for f in features], IGNORE_INDEX),
-            "weight": torch.tensor([f.get("weight", 1.0) for f in features], dtype=torch.float32),
+            "weight": torch.tensor(
+                [0.0 if p else f.get("weight", 1.0) for f, p in zip(features, padding, strict=True)],
+                dtype=torch.float32,
+            ),
             "label_index": torch.tensor([f["label_index"] for f in features], dtype=torch.long),
             "index": torch.tensor([f["index"] for f in features], dtype=torch.long),
             "ids": [f["id"] for f in features],
             # whether the injected noise changed the label: read only to report what a step weighting dropped
             "is_noisy": torch.tensor([f.get("is_noisy", False) for f in features], dtype=torch.bool),
+            # the global batch this rank holds a share of (the loss divides by it) and rows that only fill a share
+            "global_batch_size": int(features[0].get("global_batch_size", len(features))),
+            "padding": torch.tensor(padding, dtype=torch.bool),
         }
         if "target_text" in features[0]:  # end-to-end extraction: the gold answers, for the metric
             batch["target_text"] = [f["target_text"] for f in features]
@@ -236,29 +219,40 @@ class RelationDataModule(L.LightningDataModule):
             feature["index"] = index
         self.stats["train"]["n_selected"] = len(self.features["train"])
 
-    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+    def ranks(self) -> tuple[int, int]:
+        """(world size, global rank) of the Trainer this datamodule serves; (1, 0) outside one."""
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+
+    def train_dataloader(self) -> DataLoader:
+        """This rank's share of the epoch's global batches of `batch_size` (the same batches on any world size)."""
+        features = self.features["train"]
+        lengths = [len(f["input_ids"]) for f in features] if self.group_by_length else None
+        batches = GlobalBatches(len(features), self.batch_size, seed=self.seed, lengths=lengths)
+        world, rank = self.ranks()
         return DataLoader(
-            FeatureDataset(self.features[split]),
-            batch_size=batch_size,
-            shuffle=shuffle,
+            FeatureDataset(features),
+            batch_sampler=ShardedBatchSampler(batches, world, rank),
             collate_fn=self.collator,
             num_workers=self.num_workers,
         )
 
-    def train_dataloader(self) -> DataLoader:
-        if not self.group_by_length:
-            return self._loader("train", True, self.batch_size)
-        features = self.features["train"]
-        sampler = LengthGroupedSampler([len(f["input_ids"]) for f in features], self.batch_size, seed=self.seed)
+    def _eval_loader(self, split: str) -> DataLoader:
+        """Every example once over all ranks (no padding duplicates: the module gathers the records)."""
+        world, rank = self.ranks()
         return DataLoader(
-            FeatureDataset(features), batch_sampler=sampler, collate_fn=self.collator, num_workers=self.num_workers
+            FeatureDataset(self.features[split]),
+            batch_size=self.eval_batch_size,
+            sampler=EvalShard(len(self.features[split]), world, rank),
+            collate_fn=self.collator,
+            num_workers=self.num_workers,
         )
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("validation", False, self.eval_batch_size)
+        return self._eval_loader("validation")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", False, self.eval_batch_size)
+        return self._eval_loader("test")
 
     def scoring_dataloader(self, split: str = "train") -> DataLoader:
-        return self._loader(split, False, self.eval_batch_size)
+        return self._eval_loader(split)

@@ -76,10 +76,7 @@ def inject_noise(
     """
     rate = check_rate(rate)
     if kind == "file":
-        if predictions_file is None:
-            raise ValueError("noise_kind=file needs noise_kind.predictions_file (a JSONL or TSV of id, label)")
-        weak = read_weak_labels(predictions_file, labels)
-        return [example.with_label(weak.get(example.id, example.label)) for example in examples]
+        return file_labels(examples, predictions_file, labels)
     if kind == "labeller":
         if weak_file is None:
             raise ValueError(
@@ -90,6 +87,19 @@ def inject_noise(
         raise ValueError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
     if kind == "incomplete":
         return incomplete_labels(examples, rate, negative, seed)
+    return flip_labels(examples, rate, kind, labels, seed, partners, attractors, attractor_mass)
+
+
+def file_labels(examples: Sequence[RelationExample], predictions_file, labels) -> list[RelationExample]:
+    """`file` noise: weak labels read from `predictions_file` by example id replace the given ones."""
+    if predictions_file is None:
+        raise ValueError("noise_kind=file needs noise_kind.predictions_file (a JSONL or TSV of id, label)")
+    weak = read_weak_labels(predictions_file, labels)
+    return [example.with_label(weak.get(example.id, example.label)) for example in examples]
+
+
+def flip_labels(examples, rate, kind, labels, seed, partners, attractors, attractor_mass) -> list[RelationExample]:
+    """Uniform, confusable or llm_like noise: round(rate * N) seeded examples get another label."""
     for attractor in attractors:
         if attractor not in labels:
             raise ValueError(f"llm_like attractor {attractor!r} is not a label; expected some of {list(labels)}")
@@ -193,19 +203,7 @@ def read_weak_labels(path: str | Path, labels: Sequence[str]) -> dict[str, str]:
             if not line:
                 continue
             where = f"{path}:{line_no}"
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DatasetFormatError(f"{where}: malformed JSON ({err.msg})") from err
-                if not isinstance(record, dict) or "id" not in record or "label" not in record:
-                    raise DatasetFormatError(f'{where}: expected {{"id": ..., "label": ...}}, got {line!r}')
-                example_id, label = str(record["id"]), record["label"]
-            else:
-                parts = line.split("\t")
-                if len(parts) != 2:
-                    raise DatasetFormatError(f"{where}: expected `id<TAB>label`, got {line!r}")
-                example_id, label = parts
+            example_id, label = parse_weak_line(line, where)
             if label not in labels:
                 raise DatasetFormatError(f"{where}: unknown label {label!r}; expected one of {list(labels)}")
             if example_id in weak:
@@ -214,6 +212,22 @@ def read_weak_labels(path: str | Path, labels: Sequence[str]) -> dict[str, str]:
     if not weak:
         raise DatasetFormatError(f"{path}: the file is empty; expected one weak label per line")
     return weak
+
+
+def parse_weak_line(line: str, where: str) -> tuple[str, str]:
+    """(id, label) of one line of a weak-label file: JSON `{"id": .., "label": ..}` or `id<TAB>label`."""
+    if line.startswith("{"):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DatasetFormatError(f"{where}: malformed JSON ({err.msg})") from err
+        if not isinstance(record, dict) or "id" not in record or "label" not in record:
+            raise DatasetFormatError(f'{where}: expected {{"id": ..., "label": ...}}, got {line!r}')
+        return str(record["id"]), record["label"]
+    parts = line.split("\t")
+    if len(parts) != 2:
+        raise DatasetFormatError(f"{where}: expected `id<TAB>label`, got {line!r}")
+    return parts[0], parts[1]
 
 
 def noise_summary(examples: Sequence[RelationExample]) -> dict:

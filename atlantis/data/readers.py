@@ -71,6 +71,12 @@ class DatasetReader:
 
     name = "dataset"
     env_subdir: str | None = None  # the dataset's folder under $ATLANTIS_DATA_DIR; None: needs no files
+    # True: a test instance may hold several relations (document-level RE): label scoring keeps every label that
+    # outscores the negative one, and `test_metrics` scores those sets.
+    relation_sets = False
+    # The dataset's own test metrics beside the task's: the class path of a function
+    # fn(reader, records, labels, negative_label, seed) -> dict of metrics (eval/ is this layer's peer, so by path).
+    test_metrics: str | None = None
 
     def __init__(self, data_dir: str | None = None, hub_id: str | None = None):
         self.data_dir = data_dir

@@ -12,12 +12,15 @@ seeded 400 / 100 split of the dev documents, by document; test is the 500 test d
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from atlantis.data.examples import DatasetFormatError, RelationExample
 from atlantis.data.readers import DatasetReader, DatasetSplits, read_json_array
+
+log = logging.getLogger(__name__)
 
 NO_RELATION = "no relation"
 HUB_ID = "tonytan48/Re-DocRED"
@@ -77,6 +80,8 @@ class ReDocREDReader(DatasetReader):
 
     name = "redocred"
     env_subdir = "redocred"
+    relation_sets = True
+    test_metrics = "atlantis.eval.docred.document_level_metrics"  # DocRED F1 / Ign F1 of the relation sets
 
     def __init__(
         self,
@@ -123,21 +128,3 @@ class ReDocREDReader(DatasetReader):
         test = [e for d in docs["test"] for e in pair_instances(d, info, d["key"], None, rng)]
         meta = {"data_dir": data_dir, "documents": {k: len(v) for k, v in docs.items()}, "na_ratio": self.na_ratio}
         return DatasetSplits(self.name, labels, train, validation, test, NO_RELATION, meta)
-
-
-def relation_ids(data_dir: str | Path) -> dict[str, str]:
-    """Relation name -> Wikidata property id (rel_info.json inverted)."""
-    info = json.loads((Path(data_dir) / "rel_info.json").read_text(encoding="utf-8"))
-    return {name: pid for pid, name in info.items()}
-
-
-def predicted_facts(records: list[dict], labels: list[str], documents: list[dict], data_dir) -> set[tuple]:
-    """(title, h, t, P-id) for every relation predicted for a test pair (records carry `relations`)."""
-    by_key, ids = {d["key"]: d for d in documents}, relation_ids(data_dir)
-    facts = set()
-    for record in records:
-        key, h, t = record["id"].split(":")[:3]
-        for index in record.get("relations", []):
-            if labels[index] != NO_RELATION:
-                facts.add((by_key[key]["title"], int(h), int(t), ids[labels[index]]))
-    return facts

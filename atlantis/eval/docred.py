@@ -8,7 +8,12 @@ with and without it; wrong predictions that match training facts stay in the den
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 Fact = tuple[str, int, int, str]
 
@@ -68,3 +73,33 @@ def docred_scores(
 
 def f1(precision: float, recall: float) -> float:
     return 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+
+
+def relation_ids(data_dir: str | Path) -> dict[str, str]:
+    """Relation name -> Wikidata property id (rel_info.json inverted)."""
+    info = json.loads((Path(data_dir) / "rel_info.json").read_text(encoding="utf-8"))
+    return {name: pid for pid, name in info.items()}
+
+
+def predicted_facts(records: list[dict], labels: list[str], documents: list[dict], data_dir, negative) -> set[tuple]:
+    """(title, h, t, P-id) for every relation predicted for a test pair (records carry `relations`)."""
+    by_key, ids = {d["key"]: d for d in documents}, relation_ids(data_dir)
+    facts = set()
+    for record in records:
+        key, h, t = record["id"].split(":")[:3]
+        for index in record.get("relations", []):
+            if labels[index] != negative:
+                facts.add((by_key[key]["title"], int(h), int(t), ids[labels[index]]))
+    return facts
+
+
+def document_level_metrics(reader, records: list[dict], labels: list[str], negative: str, seed: int) -> dict:
+    """DocRED F1 and Ign F1 of the predicted relation sets (a ReDocREDReader's test_metrics); Ign against the
+    facts of the training documents. Generated labels (one relation per pair, no sets) get none."""
+    if not any("relations" in r for r in records):
+        return {}
+    documents = reader.documents(seed)
+    facts = predicted_facts(records, labels, documents["test"], reader.local_source(), negative)
+    scores = docred_scores(facts, documents["test"], train_name_facts(documents["train"]))
+    log.info("DocRED test: F1 %.4f, Ign F1 %.4f (%d facts predicted)", scores["f1"], scores["f1_ign"], len(facts))
+    return {"test/docred_f1": scores["f1"], "test/docred_ign_f1": scores["f1_ign"], "test/docred": scores}

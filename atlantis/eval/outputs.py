@@ -6,6 +6,26 @@ from pathlib import Path
 
 from atlantis.utils.io import atomic_write_jsonl, atomic_write_text
 
+# The test report's scalars that metrics.json keeps, per task (extraction adds its string-strict pair counts).
+TASK_SCALARS = {
+    "classification": ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate"),
+    "extraction": (
+        "f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate",
+        "precision", "recall", "invalid_lines", "generated_lines",
+    ),
+}  # fmt: skip
+
+
+def write_test_outputs(task: str, run_dir: Path, records: list[dict], examples_by_id: dict, labels, report, title):
+    """predictions.jsonl, and for classification the confusion matrix (CSV and PNG)."""
+    if task == "extraction":
+        write_extractions(run_dir / "predictions.jsonl", records, examples_by_id)
+        return
+    write_predictions(run_dir / "predictions.jsonl", records, examples_by_id, labels)
+    write_confusion(
+        run_dir, report["confusion_matrix"], labels, f"{title} test (official F1 {report['f1_official']:.4f})"
+    )
+
 
 def write_predictions(path: Path, records: list[dict], examples_by_id: dict, labels: list[str]) -> None:
     rows = []

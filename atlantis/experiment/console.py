@@ -32,6 +32,8 @@ def quiet_libraries() -> None:
         warnings.filterwarnings("ignore", category=category)
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # Epoch metrics are computed from every rank's gathered records (RelationLM.gather_records): nothing to reduce.
+    warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging

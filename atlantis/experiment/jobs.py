@@ -16,49 +16,36 @@ from atlantis.signals.cache import cache_key, file_sha256, folder_beside, result
 from atlantis.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
-# Settings that do not change a job's result, so they do not enter its key.
+# The job key is a hash of the resolved settings (less the runtime-only ones below) and this version. Bump it when
+# keys must change meaning: every earlier job then runs again instead of being taken for a finished one.
+JOB_KEY_VERSION = 2
+# Settings that do not change a job's result, so they do not enter its key. The strategy, devices and nodes
+# change how fast a job runs, never its numbers (atlantis.data.sampling: the same global batches on any world).
 RUNTIME_KEYS = (
     "hydra", "paths", "logger", "launcher", "run_name", "resume", "offline_model", "model_tiny_sizes",
     "save_model", "compare_cleanlab", "labeller", "keep_checkpoints",  # extra outputs or other commands, same result
+    "strategy",
 )  # fmt: skip
-RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_size")
+RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_size", "devices", "num_nodes")
 FAILURE_FILE = "failure.json"
-
-
-# Options of a feature that is off cannot change a result: they stay out of job and cache keys, so adding
-# such a feature leaves every earlier job's key (and its finished state and cached signals) valid.
-DEMO_KEYS = ("shots", "demo_pool", "demo_selection")
-
-
-def active_prompt(prompt: dict) -> dict:
-    """The prompt settings that act: the few-shot options only when there are demonstrations."""
-    return {k: v for k, v in prompt.items() if k not in DEMO_KEYS or prompt.get("shots")}
 
 
 def job_settings(cfg: dict) -> dict:
     """Everything that decides a job's result (the resolved config less what only changes how it runs)."""
     kept = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
     kept["trainer"] = {k: v for k, v in cfg["trainer"].items() if k not in RUNTIME_TRAINER_KEYS}
-    if "prompt" in kept:
-        kept["prompt"] = active_prompt(kept["prompt"])
-    if "eval" in kept and kept["eval"].get("calibration", "none") == "none":
-        kept["eval"] = {k: v for k, v in kept["eval"].items() if k != "calibration"}
     if "noise_kind" in kept:
         kept["noise_kind"] = with_file_digests(kept["noise_kind"])
     if isinstance(kept.get("method", {}).get("params"), dict):
         kept["method"] = dict(kept["method"], params=result_params(kept["method"]["params"]))
-    if isinstance(kept.get("reference"), dict) and "params" in kept["reference"]:
-        kept["reference"] = reference_settings(kept["reference"])
+    if isinstance((kept.get("reference") or {}).get("params"), dict):
+        kept["reference"] = dict(kept["reference"], params=result_params(kept["reference"]["params"]))
     return kept
 
 
-def reference_settings(reference: dict) -> dict:
-    """The reference's options with its own params policy only when it names one (null: the method's), so
-    jobs from before the option existed keep their keys."""
-    params = reference["params"]
-    if params is None:
-        return {k: v for k, v in reference.items() if k != "params"}
-    return dict(reference, params=result_params(params)) if isinstance(params, dict) else reference
+def settings_key(settings: dict) -> str:
+    """The job key of a job's settings (job_settings), under this code's JOB_KEY_VERSION."""
+    return cache_key({"settings": settings, "version": JOB_KEY_VERSION})
 
 
 def with_file_digests(options: dict) -> dict:
@@ -73,7 +60,7 @@ def with_file_digests(options: dict) -> dict:
 
 def job_key(cfg: dict) -> str:
     """A hash of everything that decides a job's result."""
-    return cache_key(job_settings(cfg))
+    return settings_key(job_settings(cfg))
 
 
 def job_state_dir(cfg: dict) -> Path:
@@ -162,8 +149,8 @@ def set_aside_other_job(run_dir: Path, settings: dict) -> Path | None:
     two jobs one folder (the same job number and name, e.g. one option apart), and the second would overwrite the
     first's metrics and leave its other files beside its own; the report reads the folders, not the job states."""
     found = completed_metrics(run_dir)
-    other = cache_key(found["settings"]) if found and found.get("settings") else None
-    if other is None or other == cache_key(settings):
+    other = settings_key(found["settings"]) if found and found.get("settings") else None
+    if other is None or other == settings_key(settings):
         return None
     target = folder_beside(run_dir, other)
     target.mkdir(exist_ok=True)
@@ -191,7 +178,7 @@ def prune_checkpoints(state: Path, kept: tuple[str, ...]) -> None:
     1.6 GB checkpoints (SmolLM2 with its optimizer state) fills a disk long before its metrics do."""
     for path in (state / "checkpoints").glob("*.ckpt"):
         if ("last" if path.name.startswith("last") else "best") not in kept:
-            path.unlink()
+            shutil.rmtree(path) if path.is_dir() else path.unlink()  # DeepSpeed's checkpoints are folders
 
 
 def record_failure(run_dir: Path, err: BaseException) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import hydra
 import numpy as np
-import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
@@ -49,13 +48,44 @@ def label_summary(gold: list[str], predicted: list[str], labels: list[str]) -> d
 
 def label_dataset(cfg: dict, out_dir: Path) -> None:
     """Write weak.jsonl and weak_summary.json for the train and validation splits of cfg's dataset."""
+    from atlantis.data.tokenization import target_ids
+    from atlantis.models.loading import build_model
+    from atlantis.signals.scoring import label_set_posterior, score_label_sets
+    from atlantis.utils.distributed import job_device
+    from atlantis.utils.io import atomic_write_json, atomic_write_jsonl
+
+    dm = labeller_datamodule(cfg)
+    tokenizer, kind = dm.tokenizer, cfg["model"]["kind"]
+    label_ids = [target_ids(tokenizer, dm.builder, label) for label in dm.labels]
+    model = build_model(
+        cfg["model"]["large"], kind, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id,
+        cfg["paths"]["cache_dir"],
+    ).to(job_device(cfg["trainer"].get("accelerator", "auto")))  # fmt: skip
+    features = dm.features["train"] + dm.features["validation"]
+    scores = np.array(score_in_chunks(cfg, model, features, label_ids, tokenizer.pad_token_id), dtype=np.float64)
+    if cfg["eval"].get("calibration", "none") == "content_free":
+        content_free = score_label_sets(model, kind, [dm.content_free_feature()], tokenizer.pad_token_id, label_ids, 1)
+        scores = scores - content_free
+    probs = np.exp(label_set_posterior(scores))
+    examples = {e.id: e for e in dm.splits.train + dm.splits.validation}
+    rows, gold, predicted = [], [], []
+    for feature, p in zip(features, probs, strict=True):
+        label = dm.labels[int(p.argmax())]
+        rows.append({"id": feature["id"], "label": label, "probs": dict(zip(dm.labels, p.round(6).tolist()))})
+        gold.append(examples[feature["id"]].clean_label)
+        predicted.append(label)
+    atomic_write_jsonl(out_dir / "weak.jsonl", rows)
+    summary = label_summary(gold, predicted, dm.labels)
+    summary.update(setting=labeller_spec(cfg))
+    atomic_write_json(out_dir / "weak_summary.json", summary)
+
+
+def labeller_datamodule(cfg: dict):
+    """The train and validation sentences as prompts (the test split is not labelled), every one of them kept."""
     from atlantis.data.datamodule import RelationDataModule
     from atlantis.data.prompts import DEFAULT_TEMPLATE
-    from atlantis.data.tokenization import target_ids
     from atlantis.experiment.fallback import make_reader
-    from atlantis.models.loading import build_model, load_tokenizer
-    from atlantis.signals.cache import ArtifactCache
-    from atlantis.signals.scoring import label_set_posterior, score_label_sets
+    from atlantis.models.loading import load_tokenizer
 
     if cfg["prompt"].get("shots") and cfg["prompt"].get("demo_pool") != "clean_seed":
         raise ValueError(
@@ -77,18 +107,16 @@ def label_dataset(cfg: dict, out_dir: Path) -> None:
             f"the labeller's prompts do not fit prompt.max_length={dm.max_length} for {dropped} sentences; "
             "raise it (every sentence needs a weak label)"
         )
-    label_ids = [target_ids(tokenizer, dm.builder, label) for label in dm.labels]
-    model = build_model(
-        cfg["model"]["large"],
-        cfg["model"]["kind"],
-        len(tokenizer),
-        tokenizer.pad_token_id,
-        tokenizer.eos_token_id,
-        cfg["paths"]["cache_dir"],
-    ).to("cuda" if torch.cuda.is_available() else "cpu")
-    features = dm.features["train"] + dm.features["validation"]
+    return dm
+
+
+def score_in_chunks(cfg: dict, model, features: list[dict], label_ids, pad_token_id: int) -> list:
+    """[N, C] label scores, in chunks each cached: an interrupted labelling (8,000 sentences are ~30 CPU
+    minutes) resumes."""
+    from atlantis.signals.cache import ArtifactCache
+    from atlantis.signals.scoring import score_label_sets
+
     batch_size = cfg["trainer"].get("eval_batch_size") or 16
-    # In chunks, each cached: an interrupted labelling (8,000 sentences are ~30 CPU minutes) resumes.
     cache, spec = ArtifactCache(Path(cfg["paths"]["cache_dir"])), labeller_spec(cfg)
     chunk = int((cfg.get("labeller") or {}).get("chunk") or 1000)
     scores = []
@@ -99,35 +127,15 @@ def label_dataset(cfg: dict, out_dir: Path) -> None:
             "weak_label_chunks",
             {"labeller": {k: v for k, v in spec.items() if k != "calibration"}, "ids": ids},  # raw scores
             lambda part=part: score_label_sets(
-                model, cfg["model"]["kind"], part, tokenizer.pad_token_id, label_ids, batch_size
+                model, cfg["model"]["kind"], part, pad_token_id, label_ids, batch_size
             ).tolist(),
             f"weak labels {start}-{start + len(part)}",
         )
-    scores = np.array(scores, dtype=np.float64)
-    if cfg["eval"].get("calibration", "none") == "content_free":
-        content_free = score_label_sets(
-            model, cfg["model"]["kind"], [dm.content_free_feature()], tokenizer.pad_token_id, label_ids, 1
-        )
-        scores = scores - content_free
-    probs = np.exp(label_set_posterior(scores))
-    examples = {e.id: e for e in splits.train + splits.validation}
-    rows, gold, predicted = [], [], []
-    for feature, p in zip(features, probs, strict=True):
-        label = dm.labels[int(p.argmax())]
-        rows.append({"id": feature["id"], "label": label, "probs": dict(zip(dm.labels, p.round(6).tolist()))})
-        gold.append(examples[feature["id"]].clean_label)
-        predicted.append(label)
-    with open(out_dir / "weak.jsonl", "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row) + "\n")
-    summary = label_summary(gold, predicted, dm.labels)
-    summary.update(setting=labeller_spec(cfg))
-    (out_dir / "weak_summary.json").write_text(json.dumps(summary, indent=1))
+    return scores
 
 
 def labeller_spec(cfg: dict) -> dict:
     """What decides the labels: model, tokenizer, data, prompt, calibration, seed (the cache key)."""
-    from atlantis.experiment.jobs import active_prompt
     from atlantis.experiment.pipeline import tokenizer_identity
     from atlantis.signals.identity import model_identity
 
@@ -137,7 +145,7 @@ def labeller_spec(cfg: dict) -> dict:
         "tokenizer": tokenizer_identity(cfg["model"]["tokenizer"], cache),
         "kind": cfg["model"]["kind"],
         "dataset": cfg["dataset"]["reader"],
-        "prompt": active_prompt(cfg["prompt"]),
+        "prompt": cfg["prompt"],
         "calibration": cfg["eval"].get("calibration", "none"),
         "seed": cfg["seed"],
     }

@@ -1,5 +1,9 @@
-"""One job, top to bottom: data -> select -> weights -> module -> params -> fit (if the method trains) -> test
--> outputs. The method is three plugins built from the config; nothing here branches on a method's name."""
+"""One job, top to bottom: build (data, method, signals, module, trainer) -> fit -> evaluate -> write.
+
+The method is four plugins built from the config (atlantis/methods/base.py lists their hooks); nothing here
+branches on a method, a dataset or a task: each answers for itself through its hooks. On N processes every rank
+runs the job; rank zero computes the signals first and is the only one that writes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import json
 import logging
 import os
 import shutil
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -15,13 +21,13 @@ from omegaconf import DictConfig
 
 from atlantis.data.datamodule import RelationDataModule
 from atlantis.data.prompts import DEFAULT_TEMPLATE
+from atlantis.data.readers import DatasetReader
 from atlantis.data.splits import build_splits
 from atlantis.data.tokenization import target_ids
-from atlantis.eval.outputs import write_confusion, write_extractions, write_predictions
+from atlantis.eval.outputs import TASK_SCALARS, write_test_outputs
 from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import (
-    active_prompt,
     checkpoints_kept,
     completed_metrics,
     job_settings,
@@ -35,23 +41,169 @@ from atlantis.experiment.jobs import (
 from atlantis.methods.confident import detector_report, out_of_fold_probs
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
 from atlantis.methods.method import Method, TrainingData
+from atlantis.methods.select import Selection
+from atlantis.methods.weights import WeightSet
 from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
 from atlantis.models.trainer import make_trainer
 from atlantis.signals.cache import ArtifactCache
 from atlantis.signals.identity import content_digest, model_identity
 from atlantis.signals.store import Signals
+from atlantis.utils.distributed import (
+    init_external_process_group,
+    is_global_zero,
+    job_device,
+    rank_zero_first,
+    world_size,
+)
 from atlantis.utils.io import atomic_write_json, atomic_write_jsonl
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Job:
+    """Everything one job is made of, built once (`build_job`) and then only used."""
+
+    cfg: dict
+    run_dir: Path
+    settings: dict  # every setting that decides the result (the job key hashes it)
+    state: Path  # checkpoints and, once done, the metrics: shared by every rerun of this job
+    method: Method
+    reader: DatasetReader
+    tokenizer: object
+    datamodule: RelationDataModule
+    data: TrainingData  # what trains: all examples or the selected ones, with their signals
+    selection: Selection
+    weight_set: WeightSet | None
+    module: RelationLM
+    trainer: L.Trainer
+    checkpoint: L.pytorch.callbacks.ModelCheckpoint
+    loggers: list
+    reports: dict = field(default_factory=dict)  # what build, fit and evaluate measured, for metrics.json
+    seconds: dict = field(default_factory=dict)
+
+
+def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
+    """Run one job (data, method, training, test) and write its outputs to `run_dir`; returns the metrics."""
+    cfg, run_dir = apply_fallback(plain(cfg)), Path(run_dir)
+    settings = job_settings(cfg)  # once: it hashes the weak-label files a noise kind names
+    if (done := completed_earlier(cfg, run_dir, settings)) is not None:
+        return done
+    init_external_process_group(cfg["trainer"].get("accelerator", "auto"))  # torchrun / SLURM ranks: wait here
+    start = time.perf_counter()
+    with rank_zero_first():  # rank zero computes signals and references into the cache; the others read them
+        job = build_job(cfg, run_dir, settings)
+    job.seconds["build"] = time.perf_counter() - start
+    fit(job)
+    evaluate(job)
+    return write_outputs(job)
+
+
+# ---- before anything runs ------------------------------------------------------------------------
+def completed_earlier(cfg: dict, run_dir: Path, settings: dict) -> dict | None:
+    """A completed job's metrics (its outputs copied into `run_dir`), or None when it has to run; a fresh start
+    (resume=false) first forgets the job's old checkpoints and metrics."""
+    state, kept = job_state_dir(cfg), checkpoints_kept(cfg.get("keep_checkpoints", "best"))
+    if not is_global_zero():
+        return None  # ranks other than zero start once rank zero is under way: nothing of theirs to reuse
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_aside_other_job(run_dir, settings)
+    if not cfg.get("resume", True):
+        shutil.rmtree(state, ignore_errors=True)
+        return None
+    if (done := completed_metrics(state)) is None:
+        return None
+    wanted = ["model"] if cfg.get("save_model") and instantiate(cfg["method"]["params"]).trains else []
+    reused = reuse_completed(state, run_dir, done, wanted)
+    if reused is not None:
+        prune_checkpoints(state, kept)  # a job finished under another keep_checkpoints
+    return reused
+
+
+# ---- build ---------------------------------------------------------------------------------------
+def build_job(cfg: dict, run_dir: Path, settings: dict) -> Job:
+    """Data, the method's slots, the signals they ask for, the module and the trainer."""
+    L.seed_everything(cfg["seed"], workers=True)
+    method = build_method(cfg)
+    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
+    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule.setup()
+    label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in datamodule.labels]
+    signals = build_signals(cfg, datamodule, tokenizer, label_token_ids, method)
+    data = TrainingData(
+        datamodule.features["train"], datamodule.examples("train"), datamodule.labels, signals, cfg["seed"]
+    )
+    data, selection = select_examples(method, datamodule, data)
+    weight_set = weigh_examples(method, datamodule, data)
+    method.loss.prepare(data)
+    reader = make_reader(cfg["dataset"])
+    module = make_module(
+        cfg, cfg["model"]["large"], datamodule, tokenizer, label_token_ids, cfg["trainer"], cfg["method"]["params"],
+        method=method, relation_sets=reader.relation_sets and cfg["eval"]["decoder"] == "label_scoring",
+        calibration_batch=calibration_batch(cfg["eval"], datamodule),
+    )  # fmt: skip
+    state = job_state_dir(cfg)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=state / "checkpoints", filename="best-{epoch}-{step}", monitor="val/f1", mode="max", save_top_k=1,
+        save_last=True,
+    )  # fmt: skip
+    loggers = build_loggers(cfg, run_dir)
+    trainer = make_trainer(
+        cfg["trainer"],
+        callbacks=[checkpoint] if method.params.trains else [],
+        logger=loggers,
+        default_root_dir=run_dir,
+        strategy=build_strategy(cfg.get("strategy")),
+    )
+    job = Job(cfg, run_dir, settings, state, method, reader, tokenizer, datamodule, data, selection, weight_set,
+              module, trainer, checkpoint, loggers)  # fmt: skip
+    job.reports["weights"] = weight_report(job) if weight_set is not None else None
+    return job
+
+
 def build_method(cfg: dict) -> Method:
     m = cfg["method"]
-    return Method(m["name"], instantiate(m["select"]), instantiate(m["weights"]), instantiate(m["params"]))
+    slots = {slot: instantiate(m[slot]) for slot in ("select", "weights", "loss", "params")}
+    return Method(m["name"], **slots)
 
 
-# ---- data ----------------------------------------------------------------------------------------
+def select_examples(method: Method, datamodule: RelationDataModule, data: TrainingData):
+    """The select slot: the examples that train (the datamodule keeps only those)."""
+    selection = method.select(data)
+    if selection.report is not None:
+        datamodule.restrict_train(selection.ids)
+        data = data.subset(selection.ids)
+    return data, selection
+
+
+def weigh_examples(method: Method, datamodule: RelationDataModule, data: TrainingData) -> WeightSet | None:
+    """The weights slot's fixed weights and columns, put on the training features the batches are made of."""
+    weight_set = method.weights.example_weights(data)
+    if weight_set is not None:
+        if not method.loss.uses_weights:
+            raise ValueError(
+                f"method {method.name!r}: its loss ({type(method.loss).__name__}) ignores per-example weights, but "
+                f"its weights ({type(method.weights).__name__}) give some; use method/weights=unit with it"
+            )
+        datamodule.set_train_weights(weight_set.weights)
+    for name, values in method.weights.columns(data).items():
+        datamodule.set_train_column(name, values)
+    return weight_set
+
+
+def calibration_batch(eval_cfg: dict, datamodule: RelationDataModule) -> dict | None:
+    """Contextual calibration's content-free prompt, collated (eval.calibration=content_free), else None."""
+    calibration = eval_cfg.get("calibration", "none")
+    if calibration not in ("none", "content_free"):
+        raise ValueError(f"eval.calibration must be none or content_free, got {calibration!r}")
+    if calibration == "none":
+        return None
+    if eval_cfg["decoder"] != "label_scoring":
+        raise ValueError("eval.calibration=content_free needs eval.decoder=label_scoring (it shifts label scores)")
+    return datamodule.content_free_batch()
+
+
 def build_dataset_splits(cfg: dict):
     """The job's noisy splits, from the reader its dataset config names."""
     data = cfg["dataset"]
@@ -88,19 +240,23 @@ def tokenizer_identity(name: str, cache_dir: str) -> str | dict:
     return {"local": content_digest(name, cache_dir)} if os.path.isdir(name) else name
 
 
-def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Method) -> Signals:
-    """The cached signals of the training split; nothing is computed until a slot asks."""
-    train_cfg, reference = cfg["trainer"], dict(cfg.get("reference") or {})
-    data_key = {
+def signals_data_key(cfg: dict) -> dict:
+    """Everything the training features depend on: the signals' cache entries are keyed by it."""
+    return {
         "dataset": cfg["dataset"],
         "noise": cfg["noise"],
         "noise_kind": with_file_digests(cfg["noise_kind"]),
         "seed": cfg["seed"],
         "clean_validation": cfg["clean_validation"],
-        "prompt": active_prompt(cfg["prompt"]),
+        "prompt": cfg["prompt"],
         "tokenizer": tokenizer_identity(cfg["model"]["tokenizer"], cfg["paths"]["cache_dir"]),
         "kind": cfg["model"]["kind"],
     }
+
+
+def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Method) -> Signals:
+    """The cached signals of the training split; nothing is computed until a slot asks."""
+    train_cfg, reference = cfg["trainer"], dict(cfg.get("reference") or {})
     # The reference trains with its own params policy when it names one (a stronger or cheaper reference than
     # the method's), else with the method's when that trains, else every parameter.
     params = reference.get("params") or (dict(cfg["method"]["params"]) if method.params.trains else None)
@@ -123,20 +279,21 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         label_token_ids=label_token_ids,
         models={"large": cfg["model"]["large"], "small": cfg["model"]["small"]},
         reference=reference,
-        data_key=data_key,
+        data_key=signals_data_key(cfg),
         cache=ArtifactCache(Path(cfg["paths"]["cache_dir"])),
         collate=datamodule.collator,
         make_reference_module=make_reference_module,
         reference_training=reference_training,
         batch_size=train_cfg.get("eval_batch_size") or 16,
         seed=cfg["seed"],
+        device=job_device(train_cfg.get("accelerator", "auto")),
     )
 
 
-# ---- the model -----------------------------------------------------------------------------------
-def make_module(
-    cfg, model_spec, datamodule, tokenizer, label_token_ids, train_cfg, params=None, step_weighting=None
-) -> RelationLM:
+def make_module(cfg, model_spec, datamodule, tokenizer, label_token_ids, train_cfg, params=None, method=None,
+                **options) -> RelationLM:  # fmt: skip
+    """A RelationLM from plain values; `method` hands it the job's own slot objects (weights, loss, params)."""
+    slots = {"weights": method.weights, "loss": method.loss, "params_object": method.params} if method else {}
     return RelationLM(
         model=model_spec,
         kind=cfg["model"]["kind"],
@@ -151,11 +308,13 @@ def make_module(
         decoder=cfg["eval"]["decoder"],
         max_new_tokens=cfg["eval"]["max_new_tokens"],
         gradient_checkpointing=train_cfg.get("gradient_checkpointing", False),
-        params=params,
+        compile=bool(train_cfg.get("compile")) and method is not None,
+        params=dict(params) if isinstance(params, dict) else None,
         cache_dir=cfg["paths"]["cache_dir"],
         tokenizer_object=tokenizer,
-        step_weighting=step_weighting,
         task=datamodule.splits.task,
+        **slots,
+        **options,
     )
 
 
@@ -169,8 +328,8 @@ def build_strategy(strategy_cfg):
 def build_loggers(cfg: dict, run_dir: Path) -> list:
     from lightning.pytorch.loggers import CSVLogger
 
-    loggers = [CSVLogger(save_dir=run_dir, name="csv", version="")]
-    if (cfg.get("logger") or {}).get("name") == "wandb":
+    loggers = [CSVLogger(save_dir=run_dir, name="csv", version="")]  # Lightning's loggers write on rank zero only
+    if (cfg.get("logger") or {}).get("name") == "wandb" and is_global_zero():
         from atlantis.experiment.wandb import make_wandb_logger
 
         wandb_logger = make_wandb_logger(cfg, run_dir)
@@ -179,15 +338,149 @@ def build_loggers(cfg: dict, run_dir: Path) -> list:
     return loggers
 
 
-def link_checkpoints(run_dir: Path, checkpoint_dir: Path) -> None:
-    """run_dir/checkpoints points at the job's state folder, where reruns find them."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    link = run_dir / "checkpoints"
-    if not link.exists():
-        link.symlink_to(checkpoint_dir.resolve(), target_is_directory=True)
+def weight_report(job: Job) -> dict:
+    """The fixed weights' diagnostics (AUROC against the corrupted labels, ESS, mass per class), and cleanlab's
+    against them when the weights used an out-of-fold reference."""
+    data, weight_set = job.data, job.weight_set
+    w = [weight_set.weights[f["id"]] for f in data.features]
+    report = weight_diagnostics(w, [e.label for e in data.examples], [e.is_noisy for e in data.examples])
+    report["cache"] = data.signals.cache.events
+    log.info(
+        "weights: AUROC clean-vs-noisy %s, ESS %.0f/%d", report["auroc_clean_vs_noisy"], report["ess"], report["n"]
+    )
+    if job.cfg.get("compare_cleanlab") and "reference" in weight_set.scores and data.signals.reference_out_of_fold:
+        report["detector"] = detector(data, weight_set)
+    return report
 
 
-# ---- outputs -------------------------------------------------------------------------------------
+def detector(data: TrainingData, weight_set: WeightSet) -> dict | None:
+    """Confident learning on the cross-fitted reference against the ATLANTIS weights, both judged on the known
+    corrupted labels; None when no label is corrupted."""
+    noisy = np.array([e.is_noisy for e in data.examples], dtype=bool)
+    if not noisy.any():
+        return None
+    labels = np.array([f["label_index"] for f in data.features])
+    weights = np.array([weight_set.weights[f["id"]] for f in data.features])
+    clean = np.array([data.labels.index(e.clean_label) for e in data.examples])
+    report = detector_report(labels, out_of_fold_probs(data), noisy, weights=weights, clean_labels=clean)
+    log.info(
+        "noise detectors, AUROC clean vs corrupted: cleanlab %.3f, ATLANTIS weights %.3f",
+        report["cleanlab"]["auroc_clean_vs_noisy"],
+        report["atlantis_weights"]["auroc_clean_vs_noisy"],
+    )
+    return report
+
+
+# ---- fit and evaluate ----------------------------------------------------------------------------
+def fit(job: Job) -> None:
+    """Train when the params slot trains (resuming an interrupted run from its last checkpoint)."""
+    if not job.method.params.trains:
+        return
+    start = time.perf_counter()
+    job.reports["params"] = job.method.params.prepare(
+        job.module,
+        job.datamodule.train_dataloader(),
+        cache=ArtifactCache(Path(job.cfg["paths"]["cache_dir"])),
+        model_key=model_identity(job.cfg["model"]["large"], job.cfg["paths"]["cache_dir"]),
+    )
+    last = job.state / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if job.cfg.get("resume", True) and last.exists() else None  # a file, or DeepSpeed's folder
+    if resume_from:
+        log.info("resuming interrupted training from %s", resume_from)
+    if is_global_zero():
+        link_checkpoints(job.run_dir, job.state / "checkpoints")
+    job.trainer.fit(job.module, datamodule=job.datamodule, ckpt_path=resume_from, weights_only=True)
+    job.seconds["fit"] = time.perf_counter() - start
+
+
+def evaluate(job: Job) -> None:
+    """Test the best validation checkpoint (or the untrained model) on every test example, once."""
+    start = time.perf_counter()
+    # Every epoch's validation score and step-weighting record: testing the best checkpoint would load that
+    # epoch's shorter history.
+    job.reports["val_history"] = list(job.module.val_history)
+    job.reports["step_weighting"] = list(job.module.step_weight_history)
+    best_path = (job.checkpoint.best_model_path or None) if job.method.params.trains else None
+    job.trainer.test(job.module, datamodule=job.datamodule, ckpt_path=best_path, weights_only=True)
+    job.reports["best_path"] = best_path
+    job.seconds["test"] = time.perf_counter() - start
+
+
+# ---- write ---------------------------------------------------------------------------------------
+def write_outputs(job: Job) -> dict:
+    """metrics.json and every other output, on global rank zero only; then the job is marked completed."""
+    metrics = job_metrics(job)
+    if not is_global_zero():
+        return metrics
+    run_dir, module = job.run_dir, job.module
+    examples_by_id = {e.id: e for e in job.datamodule.splits.test}
+    records = module.eval_records["test"]
+    write_test_outputs(module.task, run_dir, records, examples_by_id, job.datamodule.labels, module.test_report,
+                       job.cfg["run_name"])  # fmt: skip
+    if job.selection.report is not None:
+        atomic_write_json(run_dir / "selection.json", job.selection.report)
+    if job.weight_set is not None:
+        write_weight_outputs(job)
+    if job.cfg.get("save_model") and job.method.params.trains:
+        metrics["model_dir"] = save_merged_model(module, job.tokenizer, run_dir / "model").name  # in the run folder
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    mark_completed(job.state, run_dir, metrics)
+    prune_checkpoints(job.state, checkpoints_kept(job.cfg.get("keep_checkpoints", "best")))
+    log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))
+    return metrics
+
+
+def job_metrics(job: Job) -> dict:
+    """metrics.json: the test scores, validation history, data counts and every report the job made."""
+    cfg, report, best_path = job.cfg, job.module.test_report, job.reports["best_path"]
+    best_val = job.checkpoint.best_model_score if job.method.params.trains else None
+    metrics = {f"test/{k}": report[k] for k in TASK_SCALARS[job.module.task]}
+    metrics.update(
+        {
+            "val/best_f1": float(best_val) if best_val is not None else None,
+            "val/history": job.reports["val_history"],
+            "test/checkpoint": os.path.basename(best_path) if best_path else None,
+            "test/per_class": report["per_class"],
+            "data": job.datamodule.stats,
+            "noise": {"rate": cfg["noise"], "kind": cfg["noise_kind"]["name"]},
+            "run_name": cfg["run_name"],
+            "fallback": cfg.get("fallback"),
+            "config": job_summary(cfg),
+            "settings": job.settings,  # the report's row key: every setting that tells two jobs apart
+        }
+    )
+    if job.reports["step_weighting"]:
+        metrics["train/step_weighting"] = job.reports["step_weighting"]
+    metrics.update(dataset_metrics(job))
+    if job.reports.get("params") is not None:
+        metrics["params"] = job.reports["params"]
+    if job.selection.report is not None:
+        metrics["selection"] = {
+            k: v for k, v in job.selection.report.items() if k not in ("ids", "gains", "class_share")
+        }
+    if (weights := job.reports["weights"]) is not None:
+        keys = ("auroc_clean_vs_noisy", "ess_fraction", "mean_weight_clean", "mean_weight_noisy")
+        metrics["weights"] = {k: weights[k] for k in keys}
+        if weights.get("detector"):
+            metrics["weights"]["cleanlab_auroc_clean_vs_noisy"] = weights["detector"]["cleanlab"][
+                "auroc_clean_vs_noisy"
+            ]
+        metrics["cache"] = weights["cache"]
+    metrics["run"] = {"processes": world_size(), "seconds": {k: round(v, 1) for k, v in job.seconds.items()}}
+    return metrics
+
+
+def dataset_metrics(job: Job) -> dict:
+    """The metrics the dataset's reader names beside the task's (DocRED F1 / Ign F1), else none."""
+    if job.reader.test_metrics is None:
+        return {}
+    from pydoc import locate
+
+    metric = locate(job.reader.test_metrics)
+    labels, negative = job.datamodule.labels, job.datamodule.splits.negative_label
+    return metric(job.reader, job.module.eval_records["test"], labels, negative, job.cfg["seed"])
+
+
 def job_summary(cfg: dict) -> dict:
     """The settings a report groups by."""
     method = cfg["method"]
@@ -209,15 +502,13 @@ def uses_reference(method_cfg: dict) -> bool:
     return "reference" in (method_cfg["weights"].get("terms") or ())
 
 
-def write_weight_outputs(cfg: dict, run_dir: Path, data: TrainingData, weight_set, loggers: list) -> dict:
-    """weights.json (diagnostics), weights.jsonl (every example's terms and weight) and weights.png."""
+def write_weight_outputs(job: Job) -> None:
+    """weights.json (diagnostics), weights.jsonl (every example's terms and weight), weights.png, cleanlab.json."""
+    run_dir, data, weight_set, report = job.run_dir, job.data, job.weight_set, job.reports["weights"]
     w = [weight_set.weights[f["id"]] for f in data.features]
-    labels = [e.label for e in data.examples]
-    noisy = [e.is_noisy for e in data.examples]
-    report = weight_diagnostics(w, labels, noisy)
-    report["cache"] = data.signals.cache.events
-    atomic_write_json(run_dir / "weights.json", report)
-    plot_weights(run_dir / "weights.png", w, labels, noisy, f"{cfg['run_name']} weights")
+    labels, noisy = [e.label for e in data.examples], [e.is_noisy for e in data.examples]
+    atomic_write_json(run_dir / "weights.json", {k: v for k, v in report.items() if k != "detector"})
+    plot_weights(run_dir / "weights.png", w, labels, noisy, f"{job.cfg['run_name']} weights")
     rows = [
         {
             "id": e.id,
@@ -230,30 +521,9 @@ def write_weight_outputs(cfg: dict, run_dir: Path, data: TrainingData, weight_se
         for i, e in enumerate(data.examples)
     ]
     atomic_write_jsonl(run_dir / "weights.jsonl", rows)
-    log.info(
-        "weights: AUROC clean-vs-noisy %s, ESS %.0f/%d", report["auroc_clean_vs_noisy"], report["ess"], report["n"]
-    )
-    log_weights_to_wandb(loggers, report, run_dir / "weights.png")
-    return report
-
-
-def write_detector_report(run_dir: Path, data: TrainingData, weight_set) -> dict | None:
-    """cleanlab.json: confident learning on the cross-fitted reference against the ATLANTIS weights, both
-    judged on the known corrupted labels; None (nothing written) when no label is corrupted."""
-    noisy = np.array([e.is_noisy for e in data.examples], dtype=bool)
-    if not noisy.any():
-        return None
-    labels = np.array([f["label_index"] for f in data.features])
-    weights = np.array([weight_set.weights[f["id"]] for f in data.features])
-    clean = np.array([data.labels.index(e.clean_label) for e in data.examples])
-    report = detector_report(labels, out_of_fold_probs(data), noisy, weights=weights, clean_labels=clean)
-    atomic_write_json(run_dir / "cleanlab.json", report)
-    log.info(
-        "noise detectors, AUROC clean vs corrupted: cleanlab %.3f, ATLANTIS weights %.3f",
-        report["cleanlab"]["auroc_clean_vs_noisy"],
-        report["atlantis_weights"]["auroc_clean_vs_noisy"],
-    )
-    return report
+    if report.get("detector"):
+        atomic_write_json(run_dir / "cleanlab.json", report["detector"])
+    log_weights_to_wandb(job.loggers, report, run_dir / "weights.png")
 
 
 def log_weights_to_wandb(loggers: list, report: dict, plot: Path) -> None:
@@ -266,21 +536,17 @@ def log_weights_to_wandb(loggers: list, report: dict, plot: Path) -> None:
             logger.log_image(key="weights/histogram", images=[str(plot)])
 
 
-def document_level_metrics(cfg: dict, reader, records: list[dict], labels: list[str]) -> dict:
-    """DocRED F1 and Ign F1 of the predicted relation sets; Ign against the facts of the training documents."""
-    from atlantis.data.redocred import predicted_facts
-    from atlantis.eval.docred import docred_scores, train_name_facts
-
-    documents = reader.documents(cfg["seed"])
-    facts = predicted_facts(records, labels, documents["test"], reader.local_source())
-    scores = docred_scores(facts, documents["test"], train_name_facts(documents["train"]))
-    log.info("DocRED test: F1 %.4f, Ign F1 %.4f (%d facts predicted)", scores["f1"], scores["f1_ign"], len(facts))
-    return {"test/docred_f1": scores["f1"], "test/docred_ign_f1": scores["f1_ign"], "test/docred": scores}
+def link_checkpoints(run_dir: Path, checkpoint_dir: Path) -> None:
+    """run_dir/checkpoints points at the job's state folder, where reruns find them."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    link = run_dir / "checkpoints"
+    if not link.exists():
+        link.symlink_to(checkpoint_dir.resolve(), target_is_directory=True)
 
 
 def save_merged_model(module, tokenizer, out: Path) -> Path:
     """The tested model with its adapters or sparse deltas folded in, as a plain HF directory (atomically)."""
-    model = module.params_policy.merge(module.model) if module.params_policy is not None else module.model
+    model = module.params_policy.merge(module.model)
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
@@ -289,169 +555,3 @@ def save_merged_model(module, tokenizer, out: Path) -> Path:
     os.replace(tmp, out)
     log.info("merged model written to %s", out)
     return out
-
-
-# ---- the job -------------------------------------------------------------------------------------
-def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
-    """Run one job (data, method, training, test) and write its outputs to `run_dir`; returns the metrics."""
-    cfg = apply_fallback(plain(cfg))
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    settings = job_settings(cfg)  # once: it hashes the weak-label files a noise kind names
-    set_aside_other_job(run_dir, settings)
-    state = job_state_dir(cfg)
-    kept = checkpoints_kept(cfg.get("keep_checkpoints", "best"))
-    if cfg.get("resume", True) and (done := completed_metrics(state)) is not None:
-        wanted = ["model"] if cfg.get("save_model") and instantiate(cfg["method"]["params"]).trains else []
-        reused = reuse_completed(state, run_dir, done, wanted)
-        if reused is not None:
-            prune_checkpoints(state, kept)  # a job finished under another keep_checkpoints
-            return reused
-    if not cfg.get("resume", True):
-        shutil.rmtree(state, ignore_errors=True)  # a fresh start: no old checkpoints or metrics
-    L.seed_everything(cfg["seed"], workers=True)
-    method = build_method(cfg)
-
-    # data
-    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
-    datamodule = build_datamodule(cfg, tokenizer)
-    datamodule.setup()
-    label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in datamodule.labels]
-    signals = build_signals(cfg, datamodule, tokenizer, label_token_ids, method)
-    data = TrainingData(
-        datamodule.features["train"], datamodule.examples("train"), datamodule.labels, signals, cfg["seed"]
-    )
-    loggers = build_loggers(cfg, run_dir)
-
-    # select
-    selection = method.select(data)
-    if selection.report is not None:
-        atomic_write_json(run_dir / "selection.json", selection.report)
-        datamodule.restrict_train(selection.ids)
-        data = data.subset(selection.ids)
-
-    # weights
-    weight_set = method.weights.example_weights(data)
-    weight_report = None
-    if weight_set is not None:
-        datamodule.set_train_weights(weight_set.weights)
-        weight_report = write_weight_outputs(cfg, run_dir, data, weight_set, loggers)
-        uses_reference = "reference" in getattr(method.weights, "terms", ())
-        if cfg.get("compare_cleanlab") and uses_reference and (cfg.get("reference") or {}).get("name") == "crossfit":
-            weight_report["detector"] = write_detector_report(run_dir, data, weight_set)
-    for name, values in method.weights.columns(data).items():
-        datamodule.set_train_column(name, values)
-
-    # module and params
-    train_cfg = cfg["trainer"]
-    module = make_module(
-        cfg,
-        cfg["model"]["large"],
-        datamodule,
-        tokenizer,
-        label_token_ids,
-        train_cfg,
-        dict(cfg["method"]["params"]),
-        method.weights.step_weighting(),
-    )
-    calibration = cfg["eval"].get("calibration", "none")
-    if calibration not in ("none", "content_free"):
-        raise ValueError(f"eval.calibration must be none or content_free, got {calibration!r}")
-    reader = make_reader(cfg["dataset"])
-    module.relation_sets = hasattr(reader, "documents") and cfg["eval"]["decoder"] == "label_scoring"
-    if calibration == "content_free":
-        if cfg["eval"]["decoder"] != "label_scoring":
-            raise ValueError("eval.calibration=content_free needs eval.decoder=label_scoring (it shifts label scores)")
-        module.calibration_batch = datamodule.content_free_batch()
-    if train_cfg.get("compile"):
-        # In place, so checkpoints keep their plain keys; fuses norms, activations and rotary embeddings.
-        module.model.base_model.compile()
-
-    # fit (if the method trains), then test
-    checkpoint = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=state / "checkpoints", filename="best-{epoch}-{step}", monitor="val/f1", mode="max", save_top_k=1,
-        save_last=True,
-    )  # fmt: skip
-    trainer = make_trainer(
-        train_cfg,
-        callbacks=[checkpoint] if method.params.trains else [],
-        logger=loggers,
-        default_root_dir=run_dir,
-        strategy=build_strategy(cfg.get("strategy")),
-    )
-    best_path = None
-    params_report = None
-    if method.params.trains:
-        params_report = module.params_policy.prepare(
-            module,
-            datamodule.train_dataloader(),
-            cache=ArtifactCache(Path(cfg["paths"]["cache_dir"])),
-            model_key=model_identity(cfg["model"]["large"], cfg["paths"]["cache_dir"]),
-        )
-        last = state / "checkpoints" / "last.ckpt"
-        resume_from = str(last) if cfg.get("resume", True) and last.is_file() else None
-        if resume_from:
-            log.info("resuming interrupted training from %s", resume_from)
-        link_checkpoints(run_dir, state / "checkpoints")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-        best_path = checkpoint.best_model_path or None
-    # Every epoch's validation score: testing the best checkpoint would load that epoch's shorter history.
-    val_history = list(module.val_history)
-    step_weight_history = list(module.step_weight_history)  # likewise
-    trainer.test(module, datamodule=datamodule, ckpt_path=best_path, weights_only=True)
-
-    # outputs
-    report = module.test_report
-    labels = datamodule.labels
-    examples_by_id = {e.id: e for e in datamodule.splits.test}
-    if module.task == "extraction":
-        write_extractions(run_dir / "predictions.jsonl", module.eval_records["test"], examples_by_id)
-    else:
-        write_predictions(run_dir / "predictions.jsonl", module.eval_records["test"], examples_by_id, labels)
-        write_confusion(
-            run_dir,
-            report["confusion_matrix"],
-            labels,
-            f"{cfg['run_name']} test (official F1 {report['f1_official']:.4f})",
-        )
-    best_val = checkpoint.best_model_score
-    metrics = {f"test/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")}
-    if module.task == "extraction":  # string-strict pair scores
-        metrics.update({f"test/{k}": report[k] for k in ("precision", "recall", "invalid_lines", "generated_lines")})
-    metrics.update(
-        {
-            "val/best_f1": float(best_val) if best_val is not None else None,
-            "val/history": val_history,
-            "test/checkpoint": os.path.basename(best_path) if best_path else None,
-            "test/per_class": report["per_class"],
-            "data": datamodule.stats,
-            "noise": {"rate": cfg["noise"], "kind": cfg["noise_kind"]["name"]},
-            "run_name": cfg["run_name"],
-            "fallback": cfg.get("fallback"),
-            "config": job_summary(cfg),
-            "settings": settings,  # the report's row key: every setting that tells two jobs apart
-        }
-    )
-    if step_weight_history:
-        metrics["train/step_weighting"] = step_weight_history
-    if module.relation_sets:
-        metrics.update(document_level_metrics(cfg, reader, module.eval_records["test"], labels))
-    if params_report is not None:
-        metrics["params"] = params_report
-    if cfg.get("save_model") and method.params.trains:
-        metrics["model_dir"] = save_merged_model(module, tokenizer, run_dir / "model").name  # in the run folder
-    if selection.report is not None:
-        metrics["selection"] = {k: v for k, v in selection.report.items() if k not in ("ids", "gains", "class_share")}
-    if weight_report is not None:
-        keys = ("auroc_clean_vs_noisy", "ess_fraction", "mean_weight_clean", "mean_weight_noisy")
-        metrics["weights"] = {k: weight_report[k] for k in keys}
-        if weight_report.get("detector"):
-            metrics["weights"]["cleanlab_auroc_clean_vs_noisy"] = weight_report["detector"]["cleanlab"][
-                "auroc_clean_vs_noisy"
-            ]
-        metrics["cache"] = weight_report["cache"]
-    atomic_write_json(run_dir / "metrics.json", metrics)
-    mark_completed(state, run_dir, metrics)
-    prune_checkpoints(state, kept)
-    log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))
-    return metrics

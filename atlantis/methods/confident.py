@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from atlantis.methods.base import Select
 from atlantis.methods.diagnostics import clean_auroc
 from atlantis.signals.scoring import label_set_posterior
 
@@ -116,7 +117,7 @@ def detector_report(
     return report
 
 
-class SelectCleanlab:
+class SelectCleanlab(Select):
     """Confident-learning filter: drop the examples cleanlab flags (out-of-fold reference probabilities)."""
 
     def __init__(self, filter_by: str = "prune_by_noise_rate"):

@@ -1,4 +1,4 @@
-"""A method = select × weights × params, each slot a small object built from its own config group."""
+"""A method = select × weights × loss × params, each slot an object built from its own config group."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from atlantis.data.examples import RelationExample
+from atlantis.methods.base import Loss, Params, Select, Weights
 
 # The method every other is compared with in reports.
 BASELINE = "sft"
@@ -15,9 +16,20 @@ BASELINE = "sft"
 @dataclass
 class Method:
     name: str  # the preset's name (conf/method/<name>.yaml), as reports show it
-    select: object
-    weights: object
-    params: object
+    select: Select
+    weights: Weights
+    loss: Loss
+    params: Params
+
+    def __post_init__(self):
+        from atlantis.methods.base import SLOTS
+
+        for slot, base in SLOTS.items():
+            if not isinstance(getattr(self, slot), base):
+                raise TypeError(
+                    f"method {self.name!r}: its {slot} slot is a {type(getattr(self, slot)).__name__}, which does not "
+                    f"implement {base.__module__}.{base.__name__}"
+                )
 
 
 @dataclass

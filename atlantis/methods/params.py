@@ -1,9 +1,4 @@
-"""The `params` slot: what is trained, and whether anything is.
-
-A policy's `apply(model)` returns the model to train (the same object, changed in place, so the fast
-target-only LM-head path, `trainer.compile` and plain checkpoints keep working); `merge(model)` returns a
-plain HF model with any adapter folded in, for `save_pretrained`.
-"""
+"""The `params` slot: what is trained, and whether anything is (the hooks: atlantis.methods.base.Params)."""
 
 from __future__ import annotations
 
@@ -13,43 +8,21 @@ import logging
 
 import torch
 
+from atlantis.methods.base import Params
+
 log = logging.getLogger(__name__)
 
 
-class FullParams:
+class FullParams(Params):
     """Every parameter trains."""
-
-    trains = True
 
     def apply(self, model):
         for param in model.parameters():
             param.requires_grad = True
         return model
 
-    def prepare(self, module, loader, cache=None, model_key=None) -> dict | None:
-        """Before training, with the training batches (a mask chosen from gradients); a report or None.
 
-        cache: an ArtifactCache for what `prepare` computes (keyed by `model_key`, the model's identity).
-        """
-        return None
-
-    def checkpoint_state(self, state_dict: dict) -> dict:
-        """What a checkpoint keeps of the module's state (sparse deltas keep only theirs)."""
-        return state_dict
-
-    def restore(self, model, state_dict: dict, prefix: str = "model."):
-        """Rebuild data-dependent structure (a sparse mask) from a checkpoint before its weights load."""
-        return model
-
-    @property
-    def strict_loading(self) -> bool:
-        return True
-
-    def merge(self, model):
-        return model
-
-
-class Frozen(FullParams):
+class Frozen(Params):
     """Nothing trains: the job only tests (zero/few-shot prompting)."""
 
     trains = False
@@ -60,7 +33,7 @@ class Frozen(FullParams):
         return model
 
 
-class TopLayers(FullParams):
+class TopLayers(Params):
     """The top `n` transformer blocks (and the final norm) train; everything below is frozen.
 
     cache_lower: the frozen blocks' output for each training example is computed once (the first time the
@@ -95,8 +68,11 @@ class TopLayers(FullParams):
                 )
         return model
 
-    def example_nll(self, model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean target NLL [B], target counts [B]) with the frozen blocks' outputs from the cache."""
+    def example_nll(self, model, kind: str, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean target NLL [B], target counts [B]); with cache_lower, the frozen blocks' outputs from the cache
+        (this policy then owns the training forward pass)."""
+        if not self.cache_lower:
+            return super().example_nll(model, kind, batch)
         from atlantis.models.forward import lower_hidden_states, nll_from_last_hidden, upper_last_hidden
 
         ids, mask = batch["ids"], batch["attention_mask"]
@@ -124,7 +100,7 @@ ALL_LINEAR = {
 }
 
 
-class LoRA(FullParams):
+class LoRA(Params):
     """LoRA adapters through HF `peft`, injected in place; only the adapters train.
 
     target_modules: a list, `all-linear` (every Linear of the blocks; default) or `peft` (peft's
@@ -234,7 +210,7 @@ def global_top_k(scores: dict[str, torch.Tensor], k: int) -> dict[str, torch.Ten
 SALIENCE = ("gradient", "magnitude", "snip", "random")
 
 
-class Sparse(FullParams):
+class Sparse(Params):
     """SPEFT (Liu et al., ACL 2025): a static mask of the most salient entries of the block Linears' weights,
     chosen once before training; only those entries train, as index + value vectors added to frozen weights.
 

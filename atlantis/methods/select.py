@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from atlantis.methods.base import Select
 from atlantis.methods.fisher import greedy_logdet
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,14 @@ def selection_report(data, ids: list[str], **extra) -> dict:
     }
 
 
-class SelectAll:
+class SelectAll(Select):
     """Every training example."""
 
     def __call__(self, data) -> Selection:
         return Selection([f["id"] for f in data.features])
 
 
-class SelectRandom:
+class SelectRandom(Select):
     """A seeded uniform sample of `budget` examples (count or fraction): FisherSFT's baseline."""
 
     def __init__(self, budget: int | float = 0.25):
@@ -72,7 +73,7 @@ class SelectRandom:
         return Selection(picked, selection_report(data, picked, selector="random", budget=self.budget))
 
 
-class SelectFisher:
+class SelectFisher(Select):
     """FisherSFT: the `budget` examples whose last-layer embeddings maximise log det(λI + Σ X_iᵀ X_i).
 
     role: whose embeddings (the large base by default, the model that is fine-tuned); tokens: `target` (every

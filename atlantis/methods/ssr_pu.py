@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from atlantis.methods.weights import UnitWeights
+from atlantis.methods.base import Loss
 
 EPS = 1e-6
 
@@ -66,11 +66,14 @@ def ssr_pu_risk(
     return risk.sum()
 
 
-class SSRPUWeights(UnitWeights):
-    """`method/weights=ssr_pu`: the loss is SSR-PU's risk on every label's score instead of the target's NLL.
+class SSRPULoss(Loss):
+    """`method/loss=ssr_pu`: SSR-PU's risk on every label's score instead of the target's NLL.
 
     Each step scores all C labels of every example (C forward passes of the target side: about C× an SFT
-    step). Priors π_l are each label's share of the training instances, fixed before training."""
+    step). Priors π_l are each label's share of the training instances, fixed before training. The risk has no
+    per-example weights, so it composes with `weights=unit` only."""
+
+    uses_weights = False
 
     def __init__(self, prior_shift: float = 3.0, margin: float = 0.25, beta: float = 0.0, gamma: float = 1.0):
         if prior_shift < 1:
@@ -80,19 +83,22 @@ class SSRPUWeights(UnitWeights):
         self.prior_shift, self.margin, self.beta, self.gamma = prior_shift, margin, beta, gamma
         self.prior_labelled: torch.Tensor | None = None
 
-    def example_weights(self, data):
+    def prepare(self, data) -> None:
         counts = torch.zeros(len(data.labels), dtype=torch.float64)
         for feature in data.features:
             counts[feature["label_index"]] += 1
         self.prior_labelled = counts / max(1, len(data.features))
-        return None
 
-    def step_weighting(self):
-        return self
+    def __call__(self, module, batch: dict) -> tuple[torch.Tensor, dict]:
+        negative = module.hparams.negative_label
+        if negative not in module.labels:
+            raise ValueError("SSR-PU's loss needs the dataset's negative label as its threshold")
+        scores = module.label_scores(batch)
+        return self.risk(scores, batch["label_index"], module.labels.index(negative)), {}
 
-    def label_set_loss(self, scores: torch.Tensor, label_index: torch.Tensor, negative_index: int) -> torch.Tensor:
+    def risk(self, scores: torch.Tensor, label_index: torch.Tensor, negative_index: int) -> torch.Tensor:
         if self.prior_labelled is None:
-            raise RuntimeError("SSR-PU priors are unset: example_weights(data) runs before training")
+            raise RuntimeError("SSR-PU priors are unset: prepare(data) runs before training")
         positive = torch.nn.functional.one_hot(label_index, scores.shape[1]).bool()
         return ssr_pu_risk(
             scores, positive, negative_index, self.prior_labelled, self.prior_shift, self.margin, self.beta, self.gamma

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from atlantis.methods.base import Weights
 from atlantis.methods.normalise import TERMS, log_weights, normalise_weights
+from atlantis.utils.distributed import gather_batch
 
 
 @dataclass
@@ -17,20 +19,11 @@ class WeightSet:
     scores: dict[str, np.ndarray] = field(default_factory=dict)  # the log-prob terms behind them, per example
 
 
-class UnitWeights:
-    """Every example weighs 1 (plain SFT)."""
-
-    def example_weights(self, data) -> WeightSet | None:
-        return None
-
-    def columns(self, data) -> dict[str, dict[str, float]]:
-        return {}
-
-    def step_weighting(self):
-        return None
+class UnitWeights(Weights):
+    """Every example weighs 1 (plain SFT): the base class's hooks as they are."""
 
 
-class ImportanceWeights(UnitWeights):
+class ImportanceWeights(Weights):
     """ATLANTIS: log W = Σ ± log p_role(y|x) over `terms` (large +, small −, reference +), then normalised.
 
     reduction: sum (sequence log-prob), mean (per token) or label_set (posterior over the label set);
@@ -62,7 +55,7 @@ class ImportanceWeights(UnitWeights):
         return WeightSet(dict(zip(ids, w.tolist(), strict=True)), {"log_weight": log_w, **scores})
 
 
-class IwSftWeights(UnitWeights):
+class IwSftWeights(Weights):
     """iw-SFT: each sequence weighted by p_θ(y|x) / p_θ0(y|x), the model's own gap to its frozen start,
     recomputed every step from the training forward pass and clamped to `clip`."""
 
@@ -76,15 +69,12 @@ class IwSftWeights(UnitWeights):
         start = data.signals.sequence_logprobs("large", "sum")[data.signal_positions()]
         return {"start_logp": dict(zip([f["id"] for f in data.features], start.tolist(), strict=True))}
 
-    def step_weighting(self):
-        return self
-
-    def step_weight(self, nll: torch.Tensor, n_targets: torch.Tensor, batch: dict, epoch: float = 0.0, **_):
+    def step_weight(self, nll: torch.Tensor, n_targets: torch.Tensor, batch: dict, **_) -> torch.Tensor:
         logp_now = -nll * n_targets
         return torch.exp(logp_now - batch["start_logp"].to(logp_now.dtype)).clamp(*self.clip)
 
 
-class SmallLossWeights(UnitWeights):
+class SmallLossWeights(Weights):
     """Small-loss selection (Co-teaching's rule, one model): in every batch only the fraction
     R(T) = 1 - forget_rate * min(T / T_k, 1) with the smallest sequence loss trains; T in epochs (fractional),
     T_k = `num_gradual` epochs (default 0.3 x max_epochs: presets run 3-8 epochs, not Co-teaching's 200).
@@ -97,30 +87,28 @@ class SmallLossWeights(UnitWeights):
             raise ValueError(f"forget_rate must be in [0, 1), got {forget_rate}")
         self.forget_rate, self.num_gradual, self.exponent = forget_rate, num_gradual, exponent
 
-    def step_weighting(self):
-        return self
-
     def keep_rate(self, epoch: float, max_epochs: int = 10) -> float:
         gradual = self.num_gradual if self.num_gradual is not None else 0.3 * max_epochs
         ramp = min(epoch / gradual, 1.0) if gradual > 0 else 1.0
         return 1.0 - self.forget_rate * ramp**self.exponent
 
-    def step_weight(self, nll, n_targets, batch, epoch: float = 0.0, max_epochs: int = 10, **_) -> torch.Tensor:
-        size = nll.shape[0]
+    def step_weight(self, nll, n_targets, batch, *, epoch: float = 0.0, max_epochs: int = 10) -> torch.Tensor:
+        # Under DDP the rule ranks the whole global batch, as one process would, and keeps this rank's share.
+        sequence_loss, mine = gather_batch(nll * n_targets)  # the sum over target tokens (Co-teaching's loss)
+        size = sequence_loss.shape[0]
         if size - round((1 - self.forget_rate) * size) < 1:
             raise ValueError(
                 f"small-loss with forget_rate {self.forget_rate} drops nothing from batches of {size}: it chooses "
                 "within each micro-batch (gradient accumulation does not help); raise trainer.batch_size"
             )
         keep = max(1, round(self.keep_rate(epoch, max_epochs) * size))
-        sequence_loss = nll * n_targets  # the sum over target tokens, as in Co-teaching's per-sample loss
         kept = torch.argsort(sequence_loss, stable=True)[:keep]
-        mask = torch.zeros_like(nll)
+        mask = torch.zeros_like(sequence_loss)
         mask[kept] = size / keep
-        return mask
+        return mask[mine]
 
 
-class LossTruncationWeights(UnitWeights):
+class LossTruncationWeights(Weights):
     """Loss truncation (Kang & Hashimoto, ACL 2020; ddkang/loss_dropper): drop the examples whose sequence
     loss (mean over its target tokens, as the reference code) is above the (1 - drop_rate) percentile of the last `recompute` losses seen; nothing is dropped
     before `min_count` losses were seen; the cut-off is recomputed every `recompute` losses. Dropped rows
@@ -141,16 +129,15 @@ class LossTruncationWeights(UnitWeights):
         self.recompute = self.recompute if self.recompute is not None else n
         return {}
 
-    def step_weighting(self):
-        return self
-
     def step_weight(self, nll, n_targets, batch, **_) -> torch.Tensor:
         if self.min_count is None or self.recompute is None:
             raise ValueError("loss truncation needs min_count and recompute (columns(data) sets them from N)")
-        sequence_loss = nll.detach().float().cpu()  # per sequence, its mean token loss (as loss_dropper)
+        # Every rank keeps the same buffer: the stream of the global batches' losses, in one process's order.
+        joined, mine = gather_batch(nll.detach().float())
+        sequence_loss = joined.cpu()  # per sequence, its mean token loss (as loss_dropper)
         mask = torch.ones_like(nll)
         if self.cutoff is not None:
-            mask = (sequence_loss < self.cutoff).to(nll.dtype).to(nll.device)
+            mask = (sequence_loss[mine] < self.cutoff).to(nll.dtype).to(nll.device)
         if self.buffer is None:
             self.buffer = deque(maxlen=self.recompute)
         for value in sequence_loss.tolist():  # the stream of losses, one at a time, as the reference code does

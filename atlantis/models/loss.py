@@ -24,9 +24,15 @@ def sequence_nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return token_nll(logits, labels).sum(dim=1) / n_targets.clamp(min=1)
 
 
-def weighted_batch_loss(example_nll: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """sum_i w_i * NLL_i / |B|: the weights are constants, so no gradient flows into them."""
-    return (weights.detach().to(example_nll.device, example_nll.dtype) * example_nll).sum() / example_nll.shape[0]
+def weighted_batch_loss(
+    example_nll: torch.Tensor, weights: torch.Tensor, denominator: float | None = None
+) -> torch.Tensor:
+    """sum_i w_i * NLL_i / |B|: the weights are constants, so no gradient flows into them.
+
+    denominator: |B| by default; a process holding a share of a global batch passes global size / world size,
+    so that the mean DDP takes over the processes is the global batch's loss."""
+    total = (weights.detach().to(example_nll.device, example_nll.dtype) * example_nll).sum()
+    return total / (example_nll.shape[0] if denominator is None else denominator)
 
 
 def weighted_nll(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -13,24 +13,32 @@ from atlantis.eval.parsing import parse_generation
 from atlantis.models.decoding import generate_ids, relations_above_threshold, score_candidates
 from atlantis.models.forward import example_nll
 from atlantis.models.loading import build_model, load_tokenizer
-from atlantis.models.loss import weighted_batch_loss
 from atlantis.models.step_diagnostics import add_counts, epoch_summary, step_weight_counts
+from atlantis.utils.distributed import gather_objects
 from atlantis.utils.random_state import random_states, set_random_states
 
 log = logging.getLogger(__name__)
+# The slots a module falls back on when built without them (a checkpoint reloaded for testing, a notebook): plain
+# SFT. By class path, like any params spec: the method slots live in a layer above this one.
+DEFAULT_PARAMS = {"_target_": "atlantis.methods.params.FullParams"}
+DEFAULT_WEIGHTS = {"_target_": "atlantis.methods.weights.UnitWeights"}
+DEFAULT_LOSS = {"_target_": "atlantis.methods.loss.WeightedNLL"}
+
+
+def locate(spec: dict):
+    """A slot object from its plain spec, by class path (pydoc.locate: no config framework in this layer)."""
+    from pydoc import locate as locate_class
+
+    options = {k: v for k, v in spec.items() if k != "_target_"}
+    cls = locate_class(spec["_target_"])
+    if cls is None:
+        raise ValueError(f"{spec['_target_']!r} cannot be imported")
+    return cls(**options)
 
 
 def locate_policy(spec: dict | None):
-    """A params policy from its plain spec, by class path (pydoc.locate: no config framework in this layer)."""
-    if not spec:
-        return None
-    from pydoc import locate
-
-    options = {k: v for k, v in spec.items() if k != "_target_"}
-    policy_class = locate(spec["_target_"])
-    if policy_class is None:
-        raise ValueError(f"params policy {spec['_target_']!r} cannot be imported")
-    return policy_class(**options)
+    """A params policy from its plain spec (every parameter trains when there is none)."""
+    return locate(spec or DEFAULT_PARAMS)
 
 
 class RelationLM(L.LightningModule):
@@ -55,15 +63,22 @@ class RelationLM(L.LightningModule):
         decoder: str = "label_scoring",
         max_new_tokens: int = 16,
         gradient_checkpointing: bool = False,
+        compile: bool = False,
         params: dict | None = None,
         cache_dir: str | None = None,
         tokenizer_object=None,
         model_object=None,
-        step_weighting=None,
+        weights=None,
+        loss=None,
+        params_object=None,
         task: str = "classification",
+        relation_sets: bool = False,
+        calibration_batch: dict | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["tokenizer_object", "model_object", "step_weighting"])
+        self.save_hyperparameters(
+            ignore=["tokenizer_object", "model_object", "weights", "loss", "params_object", "calibration_batch"]
+        )
         if decoder not in ("label_scoring", "generate"):
             raise ValueError(f"decoder must be 'label_scoring' or 'generate', got {decoder!r}")
         if task not in ("classification", "extraction"):
@@ -81,25 +96,27 @@ class RelationLM(L.LightningModule):
             self.model = build_model(
                 model, kind, len(self.tokenizer), self.tokenizer.pad_token_id, self.tokenizer.eos_token_id, cache_dir
             )
-        # What trains (a params policy: {'_target_': class path, options}); applied here, not by the caller, so a
-        # checkpoint reloads into the same structure (adapters, frozen blocks) with load_from_checkpoint.
-        self.params_policy = locate_policy(params)
-        if self.params_policy is not None:
-            self.model = self.params_policy.apply(self.model)
-            self.strict_loading = self.params_policy.strict_loading  # sparse checkpoints hold deltas only
+        # What trains (the params slot; its spec {'_target_': class path, options} is a hyperparameter): applied
+        # here, not by the caller, so a checkpoint reloads into the same structure (adapters, frozen blocks).
+        self.params_policy = params_object if params_object is not None else locate_policy(params)
+        self.model = self.params_policy.apply(self.model)
+        self.strict_loading = self.params_policy.strict_loading  # sparse checkpoints hold deltas only
         self.model.train()  # from_pretrained returns eval mode; Lightning keeps submodule modes (dropout)
         if gradient_checkpointing:
             self.model.gradient_checkpointing_enable()
-        # A weighting whose factor changes every step (iw-SFT, small-loss, loss truncation):
-        # step_weight(nll, n_targets, batch, epoch=float, max_epochs=int) -> [B].
-        self.step_weighting = step_weighting
+        if compile:  # in place, so checkpoints keep their plain keys; fuses norms, activations and rotary embeddings
+            self.model.base_model.compile()
+        # The weights slot (fixed weights arrive in the batches; its step_weight hook acts per step) and the loss.
+        self.weights = weights if weights is not None else locate(DEFAULT_WEIGHTS)
+        self.loss = loss if loss is not None else locate(DEFAULT_LOSS)
         self.eval_records: dict[str, list[dict]] = {"val": [], "test": []}
         # Contextual calibration at test time: a collated content-free prompt whose label scores are subtracted.
-        self.calibration_batch: dict | None = None
+        self.calibration_batch = calibration_batch
         self.label_bias: torch.Tensor | None = None
         # Document-level RE: keep, per test pair, every label that outscores the negative one.
-        self.relation_sets = False
+        self.relation_sets = relation_sets
         self.last_scores: torch.Tensor | None = None
+        self.progress = 0.0  # the epoch under way, fractional: per-step weightings follow a schedule in epochs
         self.val_history: list[dict] = []
         # Per epoch, what the step weighting did to the corrupted examples (dropped, mean factor); counts of the
         # epoch under way in step_counts.
@@ -108,41 +125,43 @@ class RelationLM(L.LightningModule):
 
     # ---- the weighted step -------------------------------------------------------------------
     def example_nll(self, batch: dict) -> torch.Tensor:
-        """Per-example NLL (mean over target tokens) of a batch, shape [B]."""
+        """Per-example NLL (mean over target tokens) of a batch under the plain model, shape [B]."""
         return example_nll(self.model, self.kind, batch)[0]
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        if hasattr(self.step_weighting, "label_set_loss"):  # a loss on every label's score (SSR-PU)
-            return self.label_set_step(batch)
-        if getattr(self.params_policy, "cache_lower", False):  # the frozen blocks' outputs come from a cache
-            nll, n_targets = self.params_policy.example_nll(self.model, batch)
-        else:
-            nll, n_targets = example_nll(self.model, self.kind, batch)
-        weights = batch["weight"]
-        if self.step_weighting is not None:
-            epoch = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)
-            factor = self.step_weighting.step_weight(
-                nll.detach(), n_targets, batch, epoch=epoch, max_epochs=self.trainer.max_epochs
-            )
-            weights = weights * factor
-            if "is_noisy" in batch:
-                self.step_counts = add_counts(self.step_counts, step_weight_counts(factor, batch["is_noisy"]))
-        loss = weighted_batch_loss(nll, weights)
-        size = nll.shape[0]
+        self.progress = self.current_epoch + batch_idx / max(1, self.trainer.num_training_batches)
+        loss, logs = self.loss(self, batch)
+        size = batch["input_ids"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
-        self.log("train/nll", nll.mean(), batch_size=size)
-        self.log("train/weight_mean", weights.mean(), batch_size=size)
+        for name, value in logs.items():
+            self.log(name, value, batch_size=size)
         return loss
 
-    def label_set_step(self, batch: dict) -> torch.Tensor:
-        if self.hparams.negative_label not in self.labels:
-            raise ValueError("a label-set loss (SSR-PU) needs the dataset's negative label as its threshold")
-        pad_id = self.tokenizer.pad_token_id
-        scores = score_candidates(self.model, self.kind, batch, self.label_token_ids, pad_id)
-        negative = self.labels.index(self.hparams.negative_label)
-        loss = self.step_weighting.label_set_loss(scores, batch["label_index"], negative)
-        self.log("train/loss", loss, prog_bar=True, batch_size=scores.shape[0])
-        return loss
+    # The pieces a loss is made of (atlantis.methods.base.Loss).
+    def training_nll(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean target NLL [B], target tokens [B]) through the params policy's forward pass."""
+        return self.params_policy.example_nll(self.model, self.kind, batch)
+
+    def batch_weights(self, nll: torch.Tensor, n_targets: torch.Tensor, batch: dict) -> torch.Tensor:
+        """[B] the batch's fixed weights times the weights slot's per-step factor (and what that factor did to
+        the corrupted examples, counted per epoch)."""
+        max_epochs = self.trainer.max_epochs if self._trainer is not None else 1
+        factor = self.weights.step_weight(nll.detach(), n_targets, batch, epoch=self.progress, max_epochs=max_epochs)
+        if factor is None:
+            return batch["weight"]
+        real = ~batch["padding"].to(factor.device)
+        counts = step_weight_counts(factor[real], batch["is_noisy"].to(factor.device)[real])
+        self.step_counts = add_counts(self.step_counts, counts)
+        return batch["weight"].to(factor.device) * factor
+
+    def label_scores(self, batch: dict) -> torch.Tensor:
+        """[B, C] sequence log-prob of every candidate label."""
+        return score_candidates(self.model, self.kind, batch, self.label_token_ids, self.tokenizer.pad_token_id)
+
+    def loss_denominator(self, batch: dict) -> float:
+        """The global batch's size over the number of processes: DDP's mean over them is the global batch loss."""
+        world = self.trainer.world_size if self._trainer is not None else 1
+        return batch.get("global_batch_size", batch["input_ids"].shape[0]) / world
 
     # ---- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
@@ -165,12 +184,13 @@ class RelationLM(L.LightningModule):
     def _eval_step(self, batch: dict, stage: str) -> None:
         predicted, raw = self.predict_labels(batch)
         if self.task == "extraction":
-            for example_id, gold_text, text in zip(batch["ids"], batch["target_text"], raw, strict=True):
-                self.eval_records[stage].append({"id": example_id, "gold": gold_text, "raw": text})
+            rows = zip(batch["ids"], batch["index"].tolist(), batch["target_text"], raw, strict=True)
+            for example_id, i, gold_text, text in rows:
+                self.eval_records[stage].append({"id": example_id, "index": i, "gold": gold_text, "raw": text})
             return
-        gold = batch["label_index"].tolist()
-        for example_id, p, g, r in zip(batch["ids"], predicted, gold, raw, strict=True):
-            self.eval_records[stage].append({"id": example_id, "gold": g, "pred": p, "raw": r})
+        gold, index = batch["label_index"].tolist(), batch["index"].tolist()
+        for example_id, i, p, g, r in zip(batch["ids"], index, predicted, gold, raw, strict=True):
+            self.eval_records[stage].append({"id": example_id, "index": i, "gold": g, "pred": p, "raw": r})
         if self.relation_sets and stage == "test" and self.last_scores is not None:
             # Multi-label pairs (document-level RE): every relation scoring above the negative label (SSR-PU's
             # threshold rule), not only the best one.
@@ -201,8 +221,21 @@ class RelationLM(L.LightningModule):
         batch = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in self.calibration_batch.items()}
         return score_candidates(self.model, self.kind, batch, self.label_token_ids, self.tokenizer.pad_token_id)[0]
 
+    def gather(self, items: list) -> list:
+        """Every rank's items when this module's Trainer runs on several processes; a reference model trained on
+        rank zero alone, inside a distributed job, gathers nothing."""
+        distributed = self._trainer is not None and self.trainer.world_size > 1
+        return gather_objects(items) if distributed else list(items)
+
+    def gather_records(self, stage: str) -> list[dict]:
+        """Every rank's records of `stage`, each example once, in the split's order: the metrics of the whole
+        split, the same on every rank and the same as on one process."""
+        unique = {r["index"]: r for r in self.gather(self.eval_records[stage])}
+        self.eval_records[stage] = [unique[i] for i in sorted(unique)]
+        return self.eval_records[stage]
+
     def _log_report(self, stage: str) -> dict:
-        records = self.eval_records[stage]
+        records = self.gather_records(stage)
         if self.task == "extraction":
             report = extraction_report([r["gold"] for r in records], [r["raw"] for r in records])
         else:
@@ -213,7 +246,7 @@ class RelationLM(L.LightningModule):
             f"{stage}/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")
         }
         metrics[f"{stage}/f1"] = report[self.hparams.monitor_metric]
-        self.log_dict(metrics, prog_bar=stage == "val", sync_dist=True)
+        self.log_dict(metrics, prog_bar=stage == "val")  # computed from every rank's records: nothing to reduce
         return report
 
     def on_validation_epoch_end(self) -> None:
@@ -225,9 +258,13 @@ class RelationLM(L.LightningModule):
         )
 
     def on_train_epoch_end(self) -> None:
-        if self.step_counts:
-            self.step_weight_history.append(epoch_summary(self.current_epoch, self.step_counts))
-            self.step_counts = {}
+        every_rank = [c for c in self.gather([self.step_counts]) if c]
+        if every_rank:
+            total: dict[str, float] = {}
+            for counts in every_rank:
+                total = add_counts(total, counts)
+            self.step_weight_history.append(epoch_summary(self.current_epoch, total))
+        self.step_counts = {}
 
     def on_test_epoch_end(self) -> None:
         self.test_report = self._log_report("test")
@@ -238,16 +275,15 @@ class RelationLM(L.LightningModule):
         # The next epoch's data order and dropout draw from these streams: a resumed run goes on exactly as an
         # uninterrupted one would (Lightning saves the loops' progress, not the random states).
         checkpoint["random_states"] = random_states()
-        if self.params_policy is not None:
-            checkpoint["state_dict"] = self.params_policy.checkpoint_state(checkpoint["state_dict"])
+        checkpoint["state_dict"] = self.params_policy.checkpoint_state(checkpoint["state_dict"])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         self.val_history = list(checkpoint.get("val_history", []))
         self.step_weight_history = list(checkpoint.get("step_weight_history", []))
         if "random_states" in checkpoint and self._trainer is not None and self.trainer.training:
             set_random_states(checkpoint["random_states"])  # resuming a fit; not when testing a checkpoint
-        if self.params_policy is not None:  # e.g. a sparse mask: its structure before its values load
-            self.model = self.params_policy.restore(self.model, checkpoint["state_dict"])
+        # e.g. a sparse mask: its structure before its values load
+        self.model = self.params_policy.restore(self.model, checkpoint["state_dict"])
 
     # ---- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):

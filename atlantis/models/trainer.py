@@ -37,7 +37,11 @@ def make_trainer(
         precision=settings.get("precision") or default_precision(accelerator),
         accelerator=accelerator,
         devices=settings.get("devices", "auto"),
+        num_nodes=settings.get("num_nodes", 1),
         strategy=strategy,
+        # The datamodule shards the global batches and the evaluation splits itself (atlantis.data.sampling), so
+        # that N processes see one process's batches and score every example once.
+        use_distributed_sampler=False,
         num_sanity_val_steps=0,
         log_every_n_steps=settings.get("log_every_n_steps", 10),
         callbacks=list(callbacks),

@@ -29,12 +29,11 @@ def finetune_small(make_module: Callable, features: list[dict], collate, setting
         shuffle=True,
         collate_fn=collate,
     )
-    if module.params_policy is not None:
-        module.params_policy.prepare(module, loader)
-    trainer = make_trainer(settings, validate=False, enable_model_summary=False)
+    module.params_policy.prepare(module, loader)
+    # One process (rank zero computes the references; the job's strategy and devices are for the main model).
+    trainer = make_trainer(dict(settings, devices=1), validate=False, enable_model_summary=False)
     trainer.fit(module, train_dataloaders=loader)
-    policy = module.params_policy  # adapters are folded in: the cache holds a plain model
-    return policy.merge(module.model) if policy is not None else module.model
+    return module.params_policy.merge(module.model)  # adapters are folded in: the cache holds a plain model
 
 
 def crossfit_folds(n: int, k: int, seed: int) -> list[np.ndarray]:

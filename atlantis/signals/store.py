@@ -23,7 +23,7 @@ from atlantis.signals.reference import REFERENCE_KINDS, crossfit_folds, finetune
 from atlantis.signals.scoring import embed_features, label_set_posterior, score_features, score_label_sets
 
 log = logging.getLogger(__name__)
-SIGNALS_VERSION = 2  # bump when a signal changes meaning: it is part of every cache key
+SIGNALS_VERSION = 3  # bump when a signal changes meaning or its key changes: it is part of every cache key
 BASE_ROLES = ("large", "small")
 # The reference-training settings that change the reference (progress bars and logging do not).
 REFERENCE_TRAINING_KEYS = ("batch_size", "max_epochs", "accumulate_grad_batches", "lr", "warmup_ratio", "params")
@@ -60,6 +60,7 @@ class Signals:
         reference_training: dict | None = None,
         batch_size: int = 16,
         seed: int = 0,
+        device: torch.device | str | None = None,
     ):
         self.features = features
         self.ids = [f["id"] for f in features]
@@ -75,8 +76,14 @@ class Signals:
         self.reference_training = reference_training or {}
         self.batch_size = batch_size
         self.seed = seed
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        # this rank's own device (cuda:<local rank>): on a node of eight, rank 3 scores on its own GPU
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.data_key = dict(data_key, version=SIGNALS_VERSION)
+
+    @property
+    def reference_out_of_fold(self) -> bool:
+        """Whether every example's reference score comes from a model that never saw it (crossfit)."""
+        return self.reference.get("name") == "crossfit"
 
     # ---- what each role is ---------------------------------------------------------------------
     def role_key(self, role: str) -> dict:

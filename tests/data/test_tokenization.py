@@ -119,14 +119,17 @@ def test_t5_tokenizer_gets_bracket_markers(models_dir):
 def test_length_grouped_batches_cover_every_example_once_and_pad_less():
     import random
 
-    from atlantis.data.datamodule import LengthGroupedSampler
+    from atlantis.data.sampling import GlobalBatches
 
     rng = random.Random(0)
     lengths = [rng.randint(20, 200) for _ in range(1000)]
-    sampler = LengthGroupedSampler(lengths, batch_size=16, group=10, seed=1)
+    sampler = GlobalBatches(1000, batch_size=16, seed=1, lengths=lengths)
+    sampler.group = 10
     batches = list(sampler)
     assert len(batches) == len(sampler)
     assert sorted(i for b in batches for i in b) == list(range(1000))
+    assert list(sampler) == batches  # the order is the epoch's, however often it is read
+    sampler.set_epoch(1)
     assert list(sampler) != batches  # another epoch, another order
 
     def padding(batches):

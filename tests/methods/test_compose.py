@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 
 from atlantis.experiment.pipeline import run_job
+from atlantis.methods.base import Weights
+from atlantis.methods.weights import WeightSet
 from tests.conftest import REPO, job_config
 
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
 ALL_SLOTS = [
     (slot, p.stem)
-    for slot in ("select", "weights", "params")
+    for slot in ("select", "weights", "loss", "params")
     for p in (REPO / "conf" / "method" / slot).glob("*.yaml")
 ]
 
@@ -29,7 +31,7 @@ def preset_slots() -> set[tuple[str, str]]:
                 if isinstance(entry, str) and entry in presets:
                     chain.append(presets[entry])
                 elif isinstance(entry, dict):
-                    used.update((k, v) for k, v in entry.items() if k in ("select", "weights", "params"))
+                    used.update((k, v) for k, v in entry.items() if k in ("select", "weights", "loss", "params"))
     return used
 
 
@@ -49,6 +51,45 @@ def test_every_preset_runs(tmp_path, preset):
     metrics, run_dir = run_tiny(tmp_path, f"method={preset}")
     assert metrics["config"]["method"] == json.loads((run_dir / "metrics.json").read_text())["config"]["method"]
     assert 0.0 <= metrics["test/f1_macro"] <= 1.0
+
+
+@pytest.mark.parametrize(("slot", "option"), sorted(ALL_SLOTS))
+def test_every_slot_option_implements_its_base_class(slot, option):
+    from atlantis.experiment.config import instantiate
+    from atlantis.methods.base import SLOTS
+
+    node = job_config("experiment=demo", f"method/{slot}={option}")["method"][slot]
+    assert isinstance(instantiate(node), SLOTS[slot]), f"method/{slot}={option}: {node['_target_']}"
+
+
+def test_a_method_refuses_a_slot_that_is_not_its_kind():
+    from atlantis.methods.loss import WeightedNLL
+    from atlantis.methods.method import Method
+    from atlantis.methods.params import FullParams
+    from atlantis.methods.select import SelectAll
+
+    with pytest.raises(TypeError, match="weights slot is a object, which does not implement"):
+        Method("broken", SelectAll(), object(), WeightedNLL(), FullParams())
+
+
+class HalfWeightOnTheFirstLabel(Weights):
+    """A weighting written outside the package: composed by `_target_`, it needs nothing else."""
+
+    def example_weights(self, data) -> WeightSet:
+        return WeightSet({f["id"]: 0.5 if f["label_index"] == 0 else 1.0 for f in data.features})
+
+
+def test_a_weighting_defined_in_a_test_composes_by_target_and_trains(tmp_path):
+    target = f"method.weights._target_={__name__}.HalfWeightOnTheFirstLabel"
+    metrics, run_dir = run_tiny(tmp_path, "method=sft", target, "trainer.max_steps=-1")  # one epoch, validated
+    rows = [json.loads(line) for line in (run_dir / "weights.jsonl").read_text().splitlines()]
+    assert len(rows) == metrics["data"]["train"]["n_kept"] and sorted({r["weight"] for r in rows}) == [0.5, 1.0]
+    assert metrics["test/checkpoint"] is not None  # it trained and tested its best checkpoint
+
+
+def test_a_loss_that_ignores_weights_refuses_a_weighting(tmp_path):
+    with pytest.raises(ValueError, match="ignores per-example weights"):
+        run_tiny(tmp_path, "method=atlantis", "method/loss=ssr_pu")
 
 
 def test_every_slot_option_is_run_by_some_test():

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from atlantis.methods.ssr_pu import SSRPUWeights, ssr_pu_risk
+from atlantis.methods.ssr_pu import SSRPULoss, ssr_pu_risk
 from atlantis.models.decoding import relations_above_threshold
 
 
@@ -62,13 +62,13 @@ def test_an_ssr_pu_job_trains_on_the_risk(tmp_path, monkeypatch):
 
     cfg = slice_job_config(tmp_path, "method=ssr_pu", "noise_kind=incomplete", "noise=0.5")
     calls = []
-    risk = SSRPUWeights.label_set_loss
+    risk = SSRPULoss.risk
 
     def recorded(self, scores, label_index, negative):
         calls.append(risk(self, scores, label_index, negative))
         return calls[-1]
 
-    monkeypatch.setattr(SSRPUWeights, "label_set_loss", recorded)
+    monkeypatch.setattr(SSRPULoss, "risk", recorded)
     metrics = run_job(cfg, tmp_path / "run")
     assert calls and all(math.isfinite(float(c)) and c.requires_grad for c in calls)  # the loss that trained
     assert "test/docred_f1" in metrics

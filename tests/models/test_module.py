@@ -204,7 +204,7 @@ def test_top_layers_from_cached_frozen_outputs_give_the_same_loss_and_gradients(
         module.model.zero_grad()
         cached.model.zero_grad()
         plain, plain_n = example_nll(module.model, "causal", batch)
-        fast, fast_n = policy.example_nll(cached.model, batch)
+        fast, fast_n = policy.example_nll(cached.model, "causal", batch)
         torch.testing.assert_close(fast, plain, atol=1e-5, rtol=1e-5)
         assert fast_n.tolist() == plain_n.tolist()
         plain.sum().backward()
