@@ -176,6 +176,8 @@ sweep-params-smollm2: $(STAMP)  ## SFT with full / top-8 / LoRA / sparse on real
 
 clean:  ## remove outputs and caches (keeps .venv/)
 	rm -rf outputs .cache .pytest_cache .ruff_cache
-.PHONY: gpu-check
+.PHONY: gpu-check bench-ddp
+bench-ddp: $(STAMP)  ## the demo job on 1 vs 2 CPU processes (DDP, gloo): scores and wall time (~5 min)
+	$(PY) -m benchmarks.ddp_cpu $(ARGS)
 gpu-check: $(STAMP)  ## one job per strategy (none ddp fsdp deepspeed) on 1 GPU, ~3 min on an H200 (ARGS="--cpu-smoke" on a CPU)
 	$(PY) -m benchmarks.gpu_check $(ARGS)
