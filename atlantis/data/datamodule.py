@@ -207,6 +207,19 @@ class RelationDataModule(L.LightningDataModule):
         if name != "weight" and name not in self.collator.columns:
             self.collator.columns.append(name)
 
+    def keep_train(self, ids, reason: str) -> None:
+        """Keep only these training examples (in their order), counting the others under `reason` in stats."""
+        self.setup()
+        keep = set(ids)
+        before = len(self.features["train"])
+        self.features["train"] = [f for f in self.features["train"] if f["id"] in keep]
+        for index, feature in enumerate(self.features["train"]):
+            feature["index"] = index
+        self.stats["train"][reason] = before - len(self.features["train"])
+        self.stats["train"]["n_kept"] = len(self.features["train"])
+        if self.stats["train"][reason]:
+            log.warning("train: dropped %d examples: %s", self.stats["train"][reason], reason.replace("_", " "))
+
     def restrict_train(self, ids) -> None:
         """Train on these examples only (a selection); validation and test are untouched."""
         self.setup()

@@ -48,7 +48,7 @@ from atlantis.models.module import RelationLM
 from atlantis.models.trainer import make_trainer
 from atlantis.signals.cache import ArtifactCache
 from atlantis.signals.identity import content_digest, model_identity
-from atlantis.signals.store import Signals
+from atlantis.signals.store import RoleEncoding, Signals
 from atlantis.utils.distributed import (
     init_external_process_group,
     is_global_zero,
@@ -126,11 +126,12 @@ def build_job(cfg: dict, run_dir: Path, settings: dict) -> Job:
     """Data, the method's slots, the signals they ask for, the module and the trainer."""
     L.seed_everything(cfg["seed"], workers=True)
     method = build_method(cfg)
-    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
+    tokenizer = load_tokenizer(role_tokenizer(cfg["model"], "large"))  # the trained model's: the large base's
     datamodule = build_datamodule(cfg, tokenizer)
     datamodule.setup()
     label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in datamodule.labels]
-    signals = build_signals(cfg, datamodule, tokenizer, label_token_ids, method)
+    small = small_role_encoding(cfg, datamodule)
+    signals = build_signals(cfg, datamodule, tokenizer, label_token_ids, method, small)
     data = TrainingData(
         datamodule.features["train"], datamodule.examples("train"), datamodule.labels, signals, cfg["seed"]
     )
@@ -204,6 +205,33 @@ def calibration_batch(eval_cfg: dict, datamodule: RelationDataModule) -> dict | 
     return datamodule.content_free_batch()
 
 
+def role_tokenizer(model_cfg: dict, role: str) -> str:
+    """The tokenizer a base model role names (`model.<role>.tokenizer`), else the pair's `model.tokenizer`."""
+    return (model_cfg.get(role) or {}).get("tokenizer") or model_cfg["tokenizer"]
+
+
+def small_role_encoding(cfg: dict, datamodule: RelationDataModule) -> RoleEncoding | None:
+    """The training examples in the small base's own tokenizer (and chat template), when it is not the large
+    base's: W compares each model's probability of the same target text given the same prompt text. An example
+    that either encoding drops or truncates is dropped from training for both (counted in data.train)."""
+    name = role_tokenizer(cfg["model"], "small")
+    if name == role_tokenizer(cfg["model"], "large"):
+        return None
+    tokenizer = load_tokenizer(name)
+    prompt = dict(cfg["prompt"])
+    template = prompt.pop("template", None) or DEFAULT_TEMPLATE
+    other = RelationDataModule(datamodule.splits, tokenizer, cfg["model"]["kind"], seed=cfg["seed"],
+                               prompt_template=template, **prompt)  # fmt: skip
+    other.setup()
+    own = {f["id"]: f for f in other.features["train"] if not f["truncated"]}
+    keep = [f["id"] for f in datamodule.features["train"] if f["id"] in own and not f["truncated"]]
+    datamodule.keep_train(keep, "n_dropped_across_tokenizers")
+    features = [own[i] for i in keep]
+    label_ids = [target_ids(tokenizer, other.builder, label) for label in other.labels]
+    identity = tokenizer_identity(name, cfg["paths"]["cache_dir"])
+    return RoleEncoding(features, tokenizer, label_ids, other.collator, identity)
+
+
 def build_dataset_splits(cfg: dict):
     """The job's noisy splits, from the reader its dataset config names."""
     data = cfg["dataset"]
@@ -249,13 +277,14 @@ def signals_data_key(cfg: dict) -> dict:
         "seed": cfg["seed"],
         "clean_validation": cfg["clean_validation"],
         "prompt": cfg["prompt"],
-        "tokenizer": tokenizer_identity(cfg["model"]["tokenizer"], cfg["paths"]["cache_dir"]),
+        "tokenizer": tokenizer_identity(role_tokenizer(cfg["model"], "large"), cfg["paths"]["cache_dir"]),
         "kind": cfg["model"]["kind"],
     }
 
 
-def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Method) -> Signals:
-    """The cached signals of the training split; nothing is computed until a slot asks."""
+def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Method, small=None) -> Signals:
+    """The cached signals of the training split; nothing is computed until a slot asks. `small`: the small
+    role's own encoding (a RoleEncoding) when its tokenizer is not the large one's."""
     train_cfg, reference = cfg["trainer"], dict(cfg.get("reference") or {})
     # The reference trains with its own params policy when it names one (a stronger or cheaper reference than
     # the method's), else with the method's when that trains, else every parameter.
@@ -267,10 +296,13 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         params=params or "full",
     )
 
+    encoding = small or RoleEncoding(datamodule.features["train"], tokenizer, label_token_ids, datamodule.collator)
+
     def make_reference_module() -> RelationLM:
         return make_module(
-            cfg, cfg["model"]["small"], datamodule, tokenizer, label_token_ids, reference_training, params
-        )
+            cfg, cfg["model"]["small"], datamodule, encoding.tokenizer, encoding.label_token_ids, reference_training,
+            params, tokenizer_name=role_tokenizer(cfg["model"], "small"),
+        )  # fmt: skip
 
     return Signals(
         datamodule.features["train"],
@@ -287,17 +319,19 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         batch_size=train_cfg.get("eval_batch_size") or 16,
         seed=cfg["seed"],
         device=job_device(train_cfg.get("accelerator", "auto")),
+        tokenizer_identity=tokenizer_identity(role_tokenizer(cfg["model"], "large"), cfg["paths"]["cache_dir"]),
+        small_encoding=small,
     )
 
 
 def make_module(cfg, model_spec, datamodule, tokenizer, label_token_ids, train_cfg, params=None, method=None,
-                **options) -> RelationLM:  # fmt: skip
+                tokenizer_name=None, **options) -> RelationLM:  # fmt: skip
     """A RelationLM from plain values; `method` hands it the job's own slot objects (weights, loss, params)."""
     slots = {"weights": method.weights, "loss": method.loss, "params_object": method.params} if method else {}
     return RelationLM(
         model=model_spec,
         kind=cfg["model"]["kind"],
-        tokenizer=cfg["model"]["tokenizer"],
+        tokenizer=tokenizer_name or role_tokenizer(cfg["model"], "large"),
         labels=datamodule.labels,
         label_token_ids=label_token_ids,
         negative_label=datamodule.splits.negative_label,

@@ -46,6 +46,7 @@ class ImportanceWeights(Weights):
         self.per_class, self.temperature, self.clip = per_class, temperature, clip
 
     def example_weights(self, data) -> WeightSet:
+        data.signals.check_comparable(self.terms, self.reduction)
         positions = data.signal_positions()
         scores = {t: data.signals.sequence_logprobs(t, self.reduction)[positions] for t in self.terms}
         log_w = log_weights(scores, self.terms)

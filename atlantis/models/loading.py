@@ -141,4 +141,17 @@ def build_model(spec: dict, kind: str, tokenizer_len: int, pad_token_id: int, eo
     if name == TINY:
         sizes = dict((spec.get("tiny") or {}).get(kind) or {})
         return tiny_model(kind, tokenizer_len, pad_token_id, eos_token_id, **sizes)
-    return load_pretrained(kind, name, spec.get("gguf_file"), cache_dir)
+    model = load_pretrained(kind, name, spec.get("gguf_file"), cache_dir)
+    check_vocabulary(model, tokenizer_len, f"{name}/{spec.get('gguf_file') or ''}".rstrip("/"))
+    return model
+
+
+def check_vocabulary(model, tokenizer_len: int, what: str) -> None:
+    """Refuse a model whose embedding table is smaller than its tokenizer: a token id past the table would index
+    outside it (an error at best, another token's row on some kernels)."""
+    rows = model.get_input_embeddings().num_embeddings
+    if rows < tokenizer_len:
+        raise ValueError(
+            f"{what}: its embedding table has {rows} rows but the tokenizer it is given has {tokenizer_len} tokens; "
+            "give each model its own tokenizer (model.small.tokenizer / model.large.tokenizer)"
+        )

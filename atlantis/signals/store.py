@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,18 @@ SIGNALS_VERSION = 3  # bump when a signal changes meaning or its key changes: it
 BASE_ROLES = ("large", "small")
 # The reference-training settings that change the reference (progress bars and logging do not).
 REFERENCE_TRAINING_KEYS = ("batch_size", "max_epochs", "accumulate_grad_batches", "lr", "warmup_ratio", "params")
+
+
+@dataclass
+class RoleEncoding:
+    """The training examples as one role's tokenizer encodes them (its own chat template), aligned by id with
+    the trained model's features; `identity` names the tokenizer in cache keys."""
+
+    features: list[dict]
+    tokenizer: object
+    label_token_ids: list[list[int]]
+    collate: Callable
+    identity: object = None
 
 
 def reference_training_key(training: dict) -> dict:
@@ -61,17 +74,22 @@ class Signals:
         batch_size: int = 16,
         seed: int = 0,
         device: torch.device | str | None = None,
+        tokenizer_identity=None,
+        small_encoding: RoleEncoding | None = None,
     ):
         self.features = features
         self.ids = [f["id"] for f in features]
         self.kind = kind
-        self.tokenizer = tokenizer
-        self.pad_token_id = tokenizer.pad_token_id
-        self.label_token_ids = label_token_ids
+        # Each role scores its own encoding of the same prompt and target text: the large base the trained
+        # model's; the small base and the reference (the small model fine-tuned) the small tokenizer's.
+        large = RoleEncoding(features, tokenizer, label_token_ids, collate, tokenizer_identity)
+        small = small_encoding or large
+        if [f["id"] for f in small.features] != self.ids:
+            raise ValueError("the small role's encoding must hold the same training examples, in the same order")
+        self.encodings = {"large": large, "small": small, "reference": small}
         self.models = models
         self.reference = dict(reference or {})
         self.cache = cache
-        self.collate = collate
         self.make_reference_module = make_reference_module
         self.reference_training = reference_training or {}
         self.batch_size = batch_size
@@ -85,8 +103,21 @@ class Signals:
         """Whether every example's reference score comes from a model that never saw it (crossfit)."""
         return self.reference.get("name") == "crossfit"
 
+    def check_comparable(self, roles, reduction: str) -> None:
+        """Refuse per-token means across tokenizers: a token of one vocabulary is not a token of another, so
+        their means are not comparable (sequence sums and label-set posteriors are: they score the same text)."""
+        identities = {json.dumps(self.encodings[r].identity, sort_keys=True, default=str) for r in roles}
+        if reduction == "mean" and len(identities) > 1:
+            raise ValueError(
+                f"reduction=mean over roles {list(roles)} that use different tokenizers: per-token means are not "
+                "comparable across vocabularies; use method.weights.reduction=sum or label_set"
+            )
+
     # ---- what each role is ---------------------------------------------------------------------
     def role_key(self, role: str) -> dict:
+        return {**self._role_model_key(role), "tokenizer": self.encodings[role].identity}
+
+    def _role_model_key(self, role: str) -> dict:
         if role in BASE_ROLES:
             return {"model": model_identity(self.models[role], self.cache.root)}
         if role != "reference":
@@ -114,15 +145,17 @@ class Signals:
         return {"name_or_path": name, "gguf_file": self.reference.get("gguf_file")}
 
     # ---- models ------------------------------------------------------------------------------
-    def _build(self, spec: dict):
-        tok = self.tokenizer
+    def _build(self, spec: dict, role: str):
+        tok = self.encodings[role].tokenizer
         model = build_model(spec, self.kind, len(tok), tok.pad_token_id, tok.eos_token_id, str(self.cache.root))
         return model.to(self.device)
 
     def _reference_dir(self, features: list[dict], fold: int | None) -> Path:
+        collate = self.encodings["reference"].collate
+
         def build(tmp: Path) -> None:
             model = finetune_small(
-                self.make_reference_module, features, self.collate, self.reference_training, self.seed + (fold or 0)
+                self.make_reference_module, features, collate, self.reference_training, self.seed + (fold or 0)
             )
             model.save_pretrained(tmp)
 
@@ -134,20 +167,21 @@ class Signals:
 
     def _per_model(self, role: str, compute: Callable[[object, list[dict], str], list]) -> list:
         """compute(model, features, desc) for every feature, each scored by the model its role names."""
+        features = self.encodings[role].features
         if role in BASE_ROLES:
-            return compute(self._build(self.models[role]), self.features, f"p_b {role}")
+            return compute(self._build(self.models[role], role), features, f"p_b {role}")
         name = self.reference["name"]
         if name == "pretrained":
-            return compute(self._build(self._pretrained_spec()), self.features, "p_r pretrained")
+            return compute(self._build(self._pretrained_spec(), role), features, "p_r pretrained")
         if name == "finetune":
-            model = self._build({"name_or_path": str(self._reference_dir(self.features, None))})
-            return compute(model, self.features, "p_r finetuned")
-        out = [None] * len(self.features)
-        for fold, held_out in enumerate(crossfit_folds(len(self.features), self.reference.get("folds", 3), self.seed)):
+            model = self._build({"name_or_path": str(self._reference_dir(features, None))}, role)
+            return compute(model, features, "p_r finetuned")
+        out = [None] * len(features)
+        for fold, held_out in enumerate(crossfit_folds(len(features), self.reference.get("folds", 3), self.seed)):
             held = set(held_out.tolist())
-            train = [f for i, f in enumerate(self.features) if i not in held]
-            model = self._build({"name_or_path": str(self._reference_dir(train, fold))})
-            values = compute(model, [self.features[i] for i in held_out], f"p_r fold {fold}")
+            train = [f for i, f in enumerate(features) if i not in held]
+            model = self._build({"name_or_path": str(self._reference_dir(train, fold))}, role)
+            values = compute(model, [features[i] for i in held_out], f"p_r fold {fold}")
             for i, v in zip(held_out.tolist(), values, strict=True):
                 out[i] = v
         return out
@@ -173,22 +207,23 @@ class Signals:
             observed = [f["label_index"] for f in self.features]
             return posterior[np.arange(len(observed)), observed]
 
+        pad = self.encodings[role].tokenizer.pad_token_id
+
         def score(model, features, desc):
-            return score_features(
-                model, self.kind, features, self.pad_token_id, reduction, self.batch_size, desc
-            ).tolist()
+            return score_features(model, self.kind, features, pad, reduction, self.batch_size, desc).tolist()
 
         return self._table("scores", role, {"reduction": reduction}, score, f"scores/{role}/{reduction}")
 
     def label_set_logprobs(self, role: str) -> np.ndarray:
         """[N, C] sequence log-prob of every candidate label under `role` (crossfit: out of fold)."""
 
-        def score(model, features, desc):
-            return score_label_sets(
-                model, self.kind, features, self.pad_token_id, self.label_token_ids, self.batch_size, desc
-            ).tolist()
+        encoding = self.encodings[role]
+        pad, labels = encoding.tokenizer.pad_token_id, encoding.label_token_ids
 
-        return self._table("label_sets", role, {"labels": self.label_token_ids}, score, f"label_sets/{role}")
+        def score(model, features, desc):
+            return score_label_sets(model, self.kind, features, pad, labels, self.batch_size, desc).tolist()
+
+        return self._table("label_sets", role, {"labels": labels}, score, f"label_sets/{role}")
 
     def embeddings(self, role: str = "large", tokens: str = "target") -> list[np.ndarray]:
         """Per example, the LM head's inputs at its supervised positions ([m_i, d] float32)."""
@@ -198,7 +233,13 @@ class Signals:
             rows = self._per_model(
                 role,
                 lambda model, features, desc: embed_features(
-                    model, self.kind, features, self.pad_token_id, tokens, self.batch_size, desc
+                    model,
+                    self.kind,
+                    features,
+                    self.encodings[role].tokenizer.pad_token_id,
+                    tokens,
+                    self.batch_size,
+                    desc,
                 ),
             )
             counts = np.array([len(r) for r in rows], dtype=np.int64)

@@ -1,0 +1,81 @@
+"""Each base model role scores the same prompt and target text with its own tokenizer (ATLANTIS across families,
+the paper's Table 4): here a large base with the builtin BPE and a small base with a coarser BPE of its own."""
+
+import json
+
+import pytest
+
+from atlantis.experiment.pipeline import run_job
+from tests.conftest import job_config
+from tests.methods.test_compose import TINY
+
+
+@pytest.fixture(scope="module")
+def small_tokenizer(tmp_path_factory):
+    from atlantis.data.builtin_tokenizer import build_builtin_tokenizer
+
+    folder = tmp_path_factory.mktemp("tokenizers") / "coarse"
+    build_builtin_tokenizer(vocab_size=300).save_pretrained(folder)  # fewer merges: other token boundaries
+    return folder
+
+
+def config(tmp_path, small_tokenizer, *overrides):
+    return job_config(
+        *TINY, "model.kind=causal", "noise=0.3", f"+model.small.tokenizer={small_tokenizer}",
+        f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path / 'cache'}", *overrides,
+    )  # fmt: skip
+
+
+def test_each_role_encodes_the_same_text_with_its_own_tokenizer(tmp_path, small_tokenizer):
+    from atlantis.experiment.pipeline import build_datamodule, role_tokenizer, small_role_encoding
+    from atlantis.models.loading import load_tokenizer
+
+    cfg = config(tmp_path, small_tokenizer)
+    assert role_tokenizer(cfg["model"], "large") == "builtin" != role_tokenizer(cfg["model"], "small")
+    large = load_tokenizer("builtin")
+    dm = build_datamodule(cfg, large)
+    dm.setup()
+    small = small_role_encoding(cfg, dm)
+    assert [f["id"] for f in small.features] == [f["id"] for f in dm.features["train"]]
+    pairs = list(zip(dm.features["train"], small.features, strict=True))
+    decode = [(large.decode(a["input_ids"]), small.tokenizer.decode(b["input_ids"])) for a, b in pairs]
+    assert all(x == y for x, y in decode)  # the same text
+    assert sum(len(a["input_ids"]) != len(b["input_ids"]) for a, b in pairs) > len(pairs) // 2  # other tokens
+    from atlantis.data.tokenization import target_ids
+
+    assert small.label_token_ids != [target_ids(large, dm.builder, label) for label in dm.labels]
+
+
+def test_a_job_weighs_with_two_tokenizers_and_keys_each_roles_scores_by_its_own(tmp_path, small_tokenizer):
+    metrics = run_job(
+        config(tmp_path, small_tokenizer, "method=atlantis_crossfit", "reference.folds=2"), tmp_path / "run"
+    )
+    rows = [json.loads(line) for line in (tmp_path / "run" / "weights.jsonl").read_text().splitlines()]
+    assert (
+        len(rows) == metrics["data"]["train"]["n_kept"]
+        and metrics["data"]["train"]["n_dropped_across_tokenizers"] == 0
+    )
+    assert all({"logp_large", "logp_small", "logp_reference"} <= set(r) for r in rows)
+    specs = [json.loads(p.read_text())["spec"] for p in (tmp_path / "cache" / "scores").glob("*/manifest.json")]
+    tokenizers = {s["role"]["model"].get("tiny", {}).get("causal", {}).get("hidden_size"): s["role"]["tokenizer"]
+                  for s in specs if "model" in s["role"]}  # fmt: skip
+    assert tokenizers[128] == "builtin" and tokenizers[64] != "builtin"  # large (hidden 128) vs small (64)
+    reference = [s for s in specs if "reference" in s["role"]]
+    assert reference and all(s["role"]["tokenizer"] == tokenizers[64] for s in reference)
+
+
+def test_per_token_means_across_tokenizers_are_refused(tmp_path, small_tokenizer):
+    with pytest.raises(ValueError, match="per-token means are not comparable across vocabularies"):
+        run_job(config(tmp_path, small_tokenizer, "method=atlantis", "method.weights.reduction=mean"), tmp_path / "r")
+
+
+def test_a_model_whose_embedding_table_is_smaller_than_its_tokenizer_is_refused():
+    import torch
+
+    from atlantis.models.loading import check_vocabulary
+
+    model = torch.nn.Module()
+    model.get_input_embeddings = lambda: torch.nn.Embedding(100, 4)
+    check_vocabulary(model, 100, "m")
+    with pytest.raises(ValueError, match="embedding table has 100 rows but the tokenizer it is given has 101"):
+        check_vocabulary(model, 101, "m")
