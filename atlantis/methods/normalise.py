@@ -9,12 +9,19 @@ import numpy as np
 TERMS = {"large": 1.0, "small": -1.0, "reference": 1.0}
 
 
-def log_weights(scores: Mapping[str, np.ndarray], terms: Sequence[str]) -> np.ndarray:
-    """Sum of the signed log-prob terms: large (+), small (-), reference (+). Never multiplies probabilities."""
+RATIO_TERMS = ("large", "small")
+
+
+def log_weights(scores: Mapping[str, np.ndarray], terms: Sequence[str], ratio_exponent: float = 1.0) -> np.ndarray:
+    """Sum of the signed log-prob terms: large (+), small (-), reference (+). Never multiplies probabilities.
+
+    ratio_exponent α scales the weak-to-strong ratio's terms alone: W = (p_b^L / p_b^S)^α · p_r (α = 1: the
+    paper's; α = 0: the reference alone)."""
     unknown = set(terms) - set(TERMS)
     if unknown or not terms:
         raise ValueError(f"weight terms must be some of {list(TERMS)}, got {list(terms)}")
-    total = sum(TERMS[t] * np.asarray(scores[t], dtype=np.float64) for t in terms)
+    scale = {t: ratio_exponent if t in RATIO_TERMS else 1.0 for t in terms}
+    total = sum(scale[t] * TERMS[t] * np.asarray(scores[t], dtype=np.float64) for t in terms)
     return np.asarray(total, dtype=np.float64)
 
 

@@ -58,10 +58,11 @@ class TopLayers(Params):
             from atlantis.models.forward import PLAIN_LM_HEAD
 
             model_type = getattr(model.config, "model_type", None)
-            if model_type not in PLAIN_LM_HEAD:
-                raise ValueError(
-                    f"top_layers.cache_lower needs a decoder-only {sorted(PLAIN_LM_HEAD)} model, got {model_type!r}"
-                )
+            if model_type not in PLAIN_LM_HEAD:  # how fast, not what: the same training without the cache
+                log.info("top_layers.cache_lower serves %s models, not %r: the full pass runs", sorted(PLAIN_LM_HEAD),
+                         model_type)  # fmt: skip
+                self.cache_lower = False
+                return model
             if getattr(model.config, "attention_dropout", 0.0):
                 raise ValueError(
                     "top_layers.cache_lower needs attention_dropout = 0 (cached frozen outputs must not vary)"

@@ -27,7 +27,8 @@ class ImportanceWeights(Weights):
     """ATLANTIS: log W = Σ ± log p_role(y|x) over `terms` (large +, small −, reference +), then normalised.
 
     reduction: sum (sequence log-prob), mean (per token) or label_set (posterior over the label set);
-    per_class: mean 1 within each observed label; temperature: log W / τ; clip: [lo, hi], then mean 1 again.
+    per_class: mean 1 within each observed label; temperature: log W / τ; clip: [lo, hi], then mean 1 again;
+    ratio_exponent α: W = (p_b^L / p_b^S)^α · p_r (the ratio's terms alone scaled in log space).
     Weights are normalised over the examples trained on (a selected subset, if any).
     """
 
@@ -38,18 +39,20 @@ class ImportanceWeights(Weights):
         per_class: bool = False,
         temperature: float = 1.0,
         clip=None,
+        ratio_exponent: float = 1.0,
     ):
         unknown = set(terms) - set(TERMS)
         if unknown or not terms:
             raise ValueError(f"weight terms must be some of {list(TERMS)}, got {list(terms)}")
         self.terms, self.reduction = tuple(terms), reduction
         self.per_class, self.temperature, self.clip = per_class, temperature, clip
+        self.ratio_exponent = float(ratio_exponent)
 
     def example_weights(self, data) -> WeightSet:
         data.signals.check_comparable(self.terms, self.reduction)
         positions = data.signal_positions()
         scores = {t: data.signals.sequence_logprobs(t, self.reduction)[positions] for t in self.terms}
-        log_w = log_weights(scores, self.terms)
+        log_w = log_weights(scores, self.terms, self.ratio_exponent)
         labels = [f["label_index"] for f in data.features]
         w = normalise_weights(log_w, labels, self.per_class, self.temperature, self.clip)
         ids = [f["id"] for f in data.features]

@@ -16,6 +16,17 @@ import torch.nn.functional as F
 from atlantis.models.loss import IGNORE_INDEX, shift_for_causal, token_nll
 
 PLAIN_LM_HEAD = {"llama", "qwen2", "qwen3", "mistral"}
+# Gemma's head is plain too unless it soft-caps its logits (Gemma 2 does; Gemma 3's config leaves it off). With
+# Gemma-3's 262,144-token vocabulary, full logits would cost several times the transformer.
+GEMMA = {"gemma", "gemma3", "gemma3_text"}
+
+
+def plain_lm_head(model) -> bool:
+    """Whether the logits are a plain linear map of the last hidden state (the target-only fast path applies)."""
+    model_type = getattr(model.config, "model_type", None)
+    if model_type in GEMMA:
+        return not getattr(model.config, "final_logit_softcapping", None)
+    return model_type in PLAIN_LM_HEAD
 
 
 def target_token_nll(model, kind: str, input_ids, attention_mask, labels) -> tuple[torch.Tensor, torch.Tensor]:
@@ -26,7 +37,7 @@ def target_token_nll(model, kind: str, input_ids, attention_mask, labels) -> tup
             input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids, use_cache=False
         ).logits
         targets = labels
-    elif getattr(model.config, "model_type", None) in PLAIN_LM_HEAD:
+    elif plain_lm_head(model):
         hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
         return nll_from_last_hidden(model, hidden.last_hidden_state, labels)
     else:

@@ -86,3 +86,13 @@ def test_diagnostics():
     d = weight_diagnostics([2.0, 1.0, 0.5, 0.5], ["A", "A", "B", "B"], [False, False, True, True])
     assert d["mean_weight_clean"] == pytest.approx(1.5) and d["mean_weight_noisy"] == pytest.approx(0.5)
     assert d["per_class"]["A"]["mass"] == pytest.approx(0.75) and d["per_class"]["A"]["frequency"] == 0.5
+
+
+def test_the_ratio_exponent_scales_the_weak_to_strong_ratio_alone():
+    from atlantis.methods.normalise import log_weights
+
+    scores = {"large": np.array([-1.0, -4.0]), "small": np.array([-2.0, -1.0]), "reference": np.array([-0.5, -3.0])}
+    terms = ("large", "small", "reference")
+    np.testing.assert_allclose(log_weights(scores, terms), [0.5, -6.0])
+    np.testing.assert_allclose(log_weights(scores, terms, ratio_exponent=0.0), scores["reference"])
+    np.testing.assert_allclose(log_weights(scores, terms, ratio_exponent=0.25), [-0.25, -3.75])

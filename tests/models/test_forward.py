@@ -21,3 +21,39 @@ def test_target_only_logits_equal_the_full_logits_path():
     )
     torch.testing.assert_close(fast, sequence_nll(logits, labels), atol=1e-5, rtol=1e-5)
     assert count.tolist() == (labels != -100).sum(dim=1).tolist()
+
+
+def test_the_target_only_head_covers_gemma_unless_it_soft_caps():
+    from types import SimpleNamespace
+
+    from atlantis.models.forward import plain_lm_head
+
+    def model(model_type, **config):
+        return SimpleNamespace(config=SimpleNamespace(model_type=model_type, **config))
+
+    assert plain_lm_head(model("gemma3_text", final_logit_softcapping=None))
+    assert not plain_lm_head(model("gemma2", final_logit_softcapping=30.0))
+    assert plain_lm_head(model("qwen2")) and not plain_lm_head(model("t5"))
+
+
+def test_a_gemma3_models_target_only_nll_is_its_full_logits_nll():
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    from atlantis.models.forward import target_token_nll
+    from atlantis.models.loss import IGNORE_INDEX, shift_for_causal, token_nll
+
+    torch.manual_seed(0)
+    config = Gemma3TextConfig(
+        vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=64, sliding_window=8,
+    )  # fmt: skip
+    model = Gemma3ForCausalLM(config).eval()
+    ids = torch.randint(3, 300, (2, 12))
+    labels = ids.clone()
+    labels[:, :9] = IGNORE_INDEX
+    mask = torch.ones_like(ids)
+    fast, fast_mask = target_token_nll(model, "causal", ids, mask, labels)
+    logits, targets = shift_for_causal(model(input_ids=ids, attention_mask=mask).logits, labels)
+    torch.testing.assert_close(fast, token_nll(logits, targets), atol=1e-5, rtol=1e-5)
+    assert fast_mask.sum() == 2 * 3
