@@ -23,6 +23,14 @@ def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def leading_ids(tokenizer) -> list[int]:
+    """The special token the tokenizer's own encoding puts first (Gemma's <bos>: without it Gemma-3-270M's loss
+    on plain English is 10.9 nats a token instead of 3.3); none for Qwen2, SmolLM2, T5 or the builtin BPE."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    own = tokenizer("a")["input_ids"]
+    return [bos] if bos is not None and own[:1] == [bos] and _ids(tokenizer, "a")[:1] != [bos] else []
+
+
 def target_ids(tokenizer, builder: PromptBuilder, label: str) -> list[int]:
     """Token ids of the target `label`, ending with EOS (so the model learns where to stop)."""
     return _ids(tokenizer, builder.target(label)) + [tokenizer.eos_token_id]
@@ -33,7 +41,13 @@ def prompt_ids(
 ) -> tuple[list[int], bool] | None:
     """Prompt ids within `budget` tokens, cutting the end of the sentence if needed; None if it cannot fit."""
     suffix = [tokenizer.eos_token_id] if builder.kind == "seq2seq" else []
-    ids = _ids(tokenizer, builder.prompt(example)) + suffix
+    lead = leading_ids(tokenizer)
+
+    def encode(text: str) -> list[int]:  # a chat template may already start with the token (Gemma's does)
+        ids = _ids(tokenizer, text)
+        return (ids if ids[: len(lead)] == lead else lead + ids) + suffix
+
+    ids = encode(builder.prompt(example))
     if len(ids) <= budget:
         return ids, False
     sentence_ids = _ids(tokenizer, builder.sentence(example))
@@ -41,7 +55,7 @@ def prompt_ids(
     keep = budget - overhead
     while keep > 0:
         sentence = tokenizer.decode(sentence_ids[:keep], skip_special_tokens=False)
-        ids = _ids(tokenizer, builder.prompt(example, sentence=sentence)) + suffix
+        ids = encode(builder.prompt(example, sentence=sentence))
         if len(ids) <= budget:
             return ids, True
         keep -= max(1, len(ids) - budget)  # retokenising at the cut can merge or split a token

@@ -137,3 +137,20 @@ def test_length_grouped_batches_cover_every_example_once_and_pad_less():
 
     random_batches = [list(range(i, min(i + 16, 1000))) for i in range(0, 1000, 16)]
     assert padding(batches) < 0.2 * padding(random_batches)
+
+
+def test_a_prompt_starts_as_the_tokenizers_own_encoding_does():
+    """Gemma's tokenizer puts <bos> first and its model needs it; Qwen2/SmolLM2/the builtin BPE put nothing."""
+    from atlantis.data.builtin_tokenizer import build_builtin_tokenizer
+    from atlantis.data.tokenization import leading_ids
+
+    class WithBos:  # the builtin BPE, encoding as a Gemma-style tokenizer does: <bos> first
+        def __init__(self, inner):
+            self.inner, self.bos_token_id = inner, inner.convert_tokens_to_ids("<unk>")
+
+        def __call__(self, text, add_special_tokens=True):
+            ids = self.inner(text, add_special_tokens=False)["input_ids"]
+            return {"input_ids": ([self.bos_token_id] if add_special_tokens else []) + ids}
+
+    plain = build_builtin_tokenizer()
+    assert leading_ids(plain) == [] and leading_ids(WithBos(plain)) == [WithBos(plain).bos_token_id]
