@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import RESULTS, merge_results, peak_rss_mb, reset_peak_rss
+from benchmarks.common import RESULTS, machine, merge_results, peak_rss_mb, reset_peak_rss
 
 GGUF = "gemma-3-270m-q4_k_m.gguf"
 PLAIN_SENTENCE = "The committee published its annual report on Tuesday, and the findings surprised many economists."
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
         "sanity": look,
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg(),
-        "torch_threads": torch.get_num_threads(),
+        "machine": machine(),
     }
     key = f"gemma_step_threads{args.threads}" if args.threads else "gemma_step"
     merge_results(RESULTS / "cpu.json", key, result)
