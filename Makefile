@@ -10,9 +10,12 @@ ifneq ($(wildcard $(SHARED_DIR)/data),)
 export ATLANTIS_DATA_DIR ?= $(SHARED_DIR)/data
 export ATLANTIS_MODELS_DIR ?= $(SHARED_DIR)/models
 endif
+# Where `make models` writes the models the registry holds in pieces (Gemma-3-270M): a folder of the checkout,
+# not ../shared/models, which is a read-only copy (and too small a place for them). Override freely.
+export ATLANTIS_FETCHED_MODELS_DIR ?= $(abspath models)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help install lock lock-check demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
+.PHONY: help install lock lock-check models demo test test-full test-random test-seeds lint format inspect bench report clean sweep-semeval-flan-t5 sweep-semeval-qwen2 \
 	sweep-conll04-qwen2 sweep-weak-labels sweep-noise-rate sweep-weight-ablation sweep-smollm2-cpu \
 	bench-params sweep-params-smollm2 sweep-baselines sweep-ade sweep-redocred smollm2-ade-redocred bench-docred study-cpu study-cpu-piece study-cpu-ablation study-cpu-reference study-cpu-extended
 
@@ -49,6 +52,9 @@ lock: | $(UV)  ## re-resolve uv.lock after editing pyproject.toml's dependencies
 lock-check: | $(UV)  ## fail when uv.lock no longer matches pyproject.toml
 	@$(UV) lock --check --quiet 2>/dev/null || { $(UV) lock --check; \
 		echo "uv.lock is stale against pyproject.toml: run 'make lock' and commit uv.lock" >&2; exit 1; }
+
+models: $(STAMP)  ## Gemma-3-270M (Gemma Terms of Use) from hashed registry pins -> $ATLANTIS_FETCHED_MODELS_DIR (models/); reruns check the hash only
+	$(PY) -m atlantis.utils.fetch_models --models-dir "$(ATLANTIS_FETCHED_MODELS_DIR)"
 
 demo: $(STAMP)  ## offline: SFT vs ATLANTIS (paper's formula; the default, per-class; tempered) at noise 0.2 and 0.5, then the report and plot
 	$(PY) run.py -m experiment=demo noise=0.2,0.5 method=sft,atlantis_paper,atlantis,atlantis_tempered
