@@ -85,6 +85,9 @@ def test_every_baseline_recipe_composes_to_its_method(baseline):
         "atlantis_crossfit": "atlantis_paper",  # the paper's formula: named as method=atlantis_paper
         "atlantis_crossfit_tempered": "atlantis_tempered",
         "atlantis_crossfit_per_class": "atlantis_per_class",
+        "atlantis_crossfit_tempered4": "atlantis_tempered4",
+        "ref_only_crossfit": "ref_only",
+        "ratio_only_crossfit": "ratio_only",
     }
     assert cfg["method"]["name"] == names.get(baseline, baseline)
     frozen = cfg["method"]["params"]["_target_"].endswith("Frozen")

@@ -1,6 +1,6 @@
 """The weak-to-strong ratio without training: every weight option's detector figures from one set of signals.
 
-    python -m atlantis.experiment.ratio_study --config-dir sweeps --config-name study_ratio_free noise=0.5 \
+    python -m atlantis.experiment.ratio_study experiment=ratio_free noise=0.5 \
         ratio_study.out=docs/study_ratio/training_free/uniform_0.5
 
 Scores the training split once per role (large and small base, the reference; cached like any job's signals),
