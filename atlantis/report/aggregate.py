@@ -285,7 +285,21 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
             "are compared with each side's seeds resampled on their own — no interval where a side has one run. "
             "Finish the grid for a paired difference.\n"
         )
-    return "\n".join(lines) + "\n" + note + collapse_notes(summary)
+    return "\n".join(lines) + "\n" + note + collapse_notes(summary) + random_model_note(summary)
+
+
+# Models built from a config with random weights: their rows show code paths, never a finding.
+RANDOM_MODELS = ("tiny",)
+
+
+def random_model_note(summary: pd.DataFrame) -> str:
+    models = sorted(set(summary["model"]) & set(RANDOM_MODELS))
+    if not models:
+        return ""
+    return (
+        f"\nModel {', '.join(f'`{m}`' for m in models)}: both bases are randomly initialised, so the ratio "
+        "p_b^L / p_b^S is the gap of two random networks (noise): these rows demonstrate code paths, not a finding.\n"
+    )
 
 
 # Below this effective sample size a weighting trains on a handful of examples: say so under the table.

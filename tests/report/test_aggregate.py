@@ -376,3 +376,12 @@ def test_the_table_does_not_depend_on_where_the_runs_were_written(tmp_path, with
     assert rows["seed order"]["interval"] == ("examples × seeds" if with_predictions else "seeds")
     for column in ("mean", "std", "ess_fraction", "minus_sft", "ci_lo", "ci_hi"):
         assert rows["seed order"][column] == rows["reversed"][column], column
+
+
+def test_a_report_on_randomly_initialised_models_says_they_are_no_finding():
+    import pandas as pd
+
+    from atlantis.report.aggregate import random_model_note
+
+    assert "randomly initialised" in random_model_note(pd.DataFrame({"model": ["tiny", "tiny"]}))
+    assert random_model_note(pd.DataFrame({"model": ["smollm2"]})) == ""
