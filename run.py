@@ -21,7 +21,7 @@ def main(cfg: DictConfig) -> float | None:
     from atlantis.experiment.config import plain
     from atlantis.experiment.console import quiet_libraries
     from atlantis.experiment.jobs import record_failure
-    from atlantis.experiment.launch import JobProcessesFailed, needs_own_launch, run_job_in_child
+    from atlantis.experiment.launch import JobProcessesFailed, check_slurm_tasks, needs_own_launch, run_job_in_child
     from atlantis.experiment.pipeline import run_job
     from atlantis.experiment.wandb import finish_wandb
     from atlantis.utils.distributed import is_global_zero, processes_per_job
@@ -30,6 +30,7 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     try:
+        check_slurm_tasks(plain(cfg))  # before anything runs: a SLURM job whose tasks are not its devices
         if hydra_cfg.mode == RunMode.MULTIRUN and needs_own_launch(plain(cfg)):
             # a sweep job on N processes starts its own ranks (re-running the sweep's command line would run the
             # whole sweep on every rank)

@@ -28,7 +28,27 @@ class JobProcessesFailed(RuntimeError):
 
 def needs_own_launch(cfg: dict) -> bool:
     """Whether a multirun job must start its ranks itself (N > 1 processes that nobody else starts)."""
+    check_slurm_tasks(cfg)
     return processes_per_job(cfg["trainer"]) > 1 and not launched_externally()
+
+
+def check_slurm_tasks(cfg: dict) -> None:
+    """Inside a SLURM allocation the ranks are SLURM's tasks: refuse at start a job asking for more processes per
+    node than SLURM started (Lightning would stop at `fit` with a mismatch), naming the command that works."""
+    tasks = os.environ.get("SLURM_NTASKS_PER_NODE") or os.environ.get("SLURM_NTASKS")
+    if (
+        not os.environ.get("SLURM_JOB_ID")
+        or tasks is None
+        or os.environ.get("SLURM_JOB_NAME") in ("bash", "interactive")
+    ):
+        return
+    devices = processes_per_job(dict(cfg["trainer"], num_nodes=1))
+    if devices > 1 and int(tasks.split("(")[0]) != devices:
+        raise ValueError(
+            f"trainer.devices={devices} in a SLURM job of {tasks} task(s) per node: SLURM must start one task per "
+            f"device. Use launcher=slurm hydra.launcher.tasks_per_node={devices} hydra.launcher.gpus_per_node="
+            f"{devices} trainer.devices={devices} strategy=ddp (docs/distributed.md)"
+        )
 
 
 def single_job_command(hydra_cfg, run_dir: Path) -> list[str]:
