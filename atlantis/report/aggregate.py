@@ -293,7 +293,8 @@ RANDOM_MODELS = ("tiny",)
 
 
 def random_model_note(summary: pd.DataFrame) -> str:
-    models = sorted(set(summary["model"]) & set(RANDOM_MODELS))
+    # a fallback names the model it ran first: `tiny←flan_t5`
+    models = sorted(m for m in set(summary["model"]) if str(m).split("←")[0] in RANDOM_MODELS)
     if not models:
         return ""
     return (

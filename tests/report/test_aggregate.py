@@ -384,4 +384,5 @@ def test_a_report_on_randomly_initialised_models_says_they_are_no_finding():
     from atlantis.report.aggregate import random_model_note
 
     assert "randomly initialised" in random_model_note(pd.DataFrame({"model": ["tiny", "tiny"]}))
+    assert "`tiny←flan_t5`" in random_model_note(pd.DataFrame({"model": ["tiny←flan_t5"]}))  # an offline fallback
     assert random_model_note(pd.DataFrame({"model": ["smollm2"]})) == ""
