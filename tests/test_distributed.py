@@ -140,11 +140,15 @@ def test_a_share_left_empty_gets_one_zero_weight_padding_row():
     assert batch["weight"].tolist() == [0.0] and batch["padding"].tolist() == [True]
 
 
-def test_evaluation_shards_cover_every_example_once():
+def test_evaluation_shards_cover_every_example_and_run_as_many_batches():
+    from atlantis.data.sampling import EvalShard
+
     dm = datamodule()
     for split, loader in (("validation", "val_dataloader"), ("test", "test_dataloader")):
-        ids = [i for r in range(3) for b in epoch(dm, 3, r, loader) for i in b["ids"]]
-        assert sorted(ids) == sorted(f["id"] for f in dm.features[split])
+        shares = [[i for b in epoch(dm, 3, r, loader) for i in b["ids"]] for r in range(3)]
+        assert set().union(*shares) == {f["id"] for f in dm.features[split]}  # the repeats are gathered away by index
+        assert len({len(s) for s in shares}) == 1  # every rank as many examples, so as many batches
+    assert [list(EvalShard(1, 2, r)) for r in range(2)] == [[0], [0]]  # a split smaller than the world
 
 
 def test_the_global_loss_is_the_one_process_loss():

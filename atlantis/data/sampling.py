@@ -93,14 +93,18 @@ class ShardedBatchSampler(Sampler[list[ShardKey]]):
 
 
 class EvalShard(Sampler[int]):
-    """Rank `rank`'s examples of an evaluation split (every `world`-th one): each example is scored exactly once
-    over all ranks, with no padding duplicates; the ranks' records are gathered before any metric."""
+    """Rank `rank`'s examples of an evaluation split (every `world`-th one), repeated at the end up to ceil(n /
+    world) so that every rank runs as many batches (FSDP's forward is a collective; a rank with no batch would
+    skip the epoch's gather). The records are gathered and deduplicated by index before any metric, so each
+    example counts exactly once."""
 
     def __init__(self, n: int, world: int = 1, rank: int = 0):
         self.n, self.world, self.rank = n, world, rank
 
     def __iter__(self) -> Iterator[int]:
-        return iter(range(self.rank, self.n, self.world))
+        own = list(range(self.rank, self.n, self.world)) or [self.rank % max(self.n, 1)]
+        width = -(-self.n // self.world) if self.n else 0
+        return iter((own + own[-1:] * width)[:width])
 
     def __len__(self) -> int:
-        return len(range(self.rank, self.n, self.world))
+        return -(-self.n // self.world) if self.n else 0

@@ -50,6 +50,7 @@ from atlantis.signals.cache import ArtifactCache
 from atlantis.signals.identity import content_digest, model_identity
 from atlantis.signals.store import RoleEncoding, Signals
 from atlantis.utils.distributed import (
+    broadcast_from_zero,
     init_external_process_group,
     is_global_zero,
     job_device,
@@ -88,9 +89,10 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     """Run one job (data, method, training, test) and write its outputs to `run_dir`; returns the metrics."""
     cfg, run_dir = apply_fallback(plain(cfg)), Path(run_dir)
     settings = job_settings(cfg)  # once: it hashes the weak-label files a noise kind names
-    if (done := completed_earlier(cfg, run_dir, settings)) is not None:
+    init_external_process_group(cfg["trainer"].get("accelerator", "auto"))  # torchrun / SLURM ranks: join now
+    # rank zero decides (a finished job is skipped by every rank at once, never by zero alone)
+    if (done := broadcast_from_zero(completed_earlier(cfg, run_dir, settings))) is not None:
         return done
-    init_external_process_group(cfg["trainer"].get("accelerator", "auto"))  # torchrun / SLURM ranks: wait here
     start = time.perf_counter()
     with rank_zero_first():  # rank zero computes signals and references into the cache; the others read them
         job = build_job(cfg, run_dir, settings)
@@ -124,6 +126,12 @@ def completed_earlier(cfg: dict, run_dir: Path, settings: dict) -> dict | None:
 # ---- build ---------------------------------------------------------------------------------------
 def build_job(cfg: dict, run_dir: Path, settings: dict) -> Job:
     """Data, the method's slots, the signals they ask for, the module and the trainer."""
+    sharded = "FSDP" in str((cfg.get("strategy") or {}).get("_target_", ""))
+    if cfg.get("save_model") and sharded and world_size() > 1:
+        raise ValueError(  # gathering the full state of FSDP units needs every rank; rank zero alone would hang
+            "save_model=true with strategy=fsdp on several processes is not supported: the tested checkpoint "
+            f"({job_state_dir(cfg)}/checkpoints, full state dict) loads on one process with save_model=true"
+        )
     L.seed_everything(cfg["seed"], workers=True)
     method = build_method(cfg)
     tokenizer = load_tokenizer(role_tokenizer(cfg["model"], "large"))  # the trained model's: the large base's

@@ -94,7 +94,10 @@ class SSRPULoss(Loss):
         if negative not in module.labels:
             raise ValueError("SSR-PU's loss needs the dataset's negative label as its threshold")
         scores = module.label_scores(batch)
-        return self.risk(scores, batch["label_index"], module.labels.index(negative)), {}
+        real = ~batch["padding"].to(scores.device) if "padding" in batch else slice(None)
+        if not scores[real].shape[0]:  # a share that only pads: no example, no risk (and a graph for DDP)
+            return scores.sum() * 0.0, {}
+        return self.risk(scores[real], batch["label_index"].to(scores.device)[real], module.labels.index(negative)), {}
 
     def risk(self, scores: torch.Tensor, label_index: torch.Tensor, negative_index: int) -> torch.Tensor:
         if self.prior_labelled is None:

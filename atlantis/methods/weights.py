@@ -23,6 +23,16 @@ class UnitWeights(Weights):
     """Every example weighs 1 (plain SFT): the base class's hooks as they are."""
 
 
+def padding_rows(batch: dict, like: torch.Tensor) -> torch.Tensor:
+    """[B] the rows that only fill a rank's empty share of a global batch (never real examples)."""
+    padding = batch.get("padding")
+    return (
+        padding.to(like.device)
+        if padding is not None
+        else torch.zeros(like.shape[0], dtype=torch.bool, device=like.device)
+    )
+
+
 class ImportanceWeights(Weights):
     """ATLANTIS: log W = Σ ± log p_role(y|x) over `terms` (large +, small −, reference +), then normalised.
 
@@ -97,9 +107,11 @@ class SmallLossWeights(Weights):
         return 1.0 - self.forget_rate * ramp**self.exponent
 
     def step_weight(self, nll, n_targets, batch, *, epoch: float = 0.0, max_epochs: int = 10) -> torch.Tensor:
-        # Under DDP the rule ranks the whole global batch, as one process would, and keeps this rank's share.
-        sequence_loss, mine = gather_batch(nll * n_targets)  # the sum over target tokens (Co-teaching's loss)
-        size = sequence_loss.shape[0]
+        # Under DDP the rule ranks the whole global batch, as one process would, and keeps this rank's share; a
+        # padding row (a share left empty) ranks last and counts for nothing.
+        sequence_loss = (nll * n_targets).masked_fill(padding_rows(batch, nll), float("inf"))  # Co-teaching's loss
+        sequence_loss, mine = gather_batch(sequence_loss)
+        size = int(torch.isfinite(sequence_loss).sum())
         if size - round((1 - self.forget_rate) * size) < 1:
             raise ValueError(
                 f"small-loss with forget_rate {self.forget_rate} drops nothing from batches of {size}: it chooses "
@@ -137,14 +149,14 @@ class LossTruncationWeights(Weights):
         if self.min_count is None or self.recompute is None:
             raise ValueError("loss truncation needs min_count and recompute (columns(data) sets them from N)")
         # Every rank keeps the same buffer: the stream of the global batches' losses, in one process's order.
-        joined, mine = gather_batch(nll.detach().float())
+        joined, mine = gather_batch(nll.detach().float().masked_fill(padding_rows(batch, nll), float("inf")))
         sequence_loss = joined.cpu()  # per sequence, its mean token loss (as loss_dropper)
         mask = torch.ones_like(nll)
         if self.cutoff is not None:
             mask = (sequence_loss[mine] < self.cutoff).to(nll.dtype).to(nll.device)
         if self.buffer is None:
             self.buffer = deque(maxlen=self.recompute)
-        for value in sequence_loss.tolist():  # the stream of losses, one at a time, as the reference code does
+        for value in sequence_loss[torch.isfinite(sequence_loss)].tolist():  # one at a time, as loss_dropper does
             self.buffer.append(value)
             self.seen += 1
             if self.seen >= self.min_count and self.seen % self.recompute == 0:

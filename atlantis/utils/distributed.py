@@ -20,11 +20,16 @@ T = TypeVar("T")
 
 
 def global_rank() -> int:
-    """This process's global rank (0 when not distributed); the same keys, in the same order, as Lightning."""
-    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
+    """This process's global rank (0 when not distributed): the keys Lightning reads, and on a node after the first
+    that Lightning launched itself (NODE_RANK > 0, no global RANK), never 0."""
+    if os.environ.get("RANK") is not None:
+        return int(os.environ["RANK"])
+    node = int(os.environ.get("NODE_RANK") or 0)
+    for key in ("LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
         if os.environ.get(key) is not None:
-            return int(os.environ[key])
-    return 0
+            rank = int(os.environ[key])
+            return rank + node * max(1, torch.cuda.device_count()) if key == "LOCAL_RANK" else rank
+    return node * max(1, torch.cuda.device_count())
 
 
 def local_rank() -> int:
@@ -89,8 +94,22 @@ def init_external_process_group(accelerator: str = "auto") -> None:
 
 
 def barrier() -> None:
+    """Wait for every rank, however long rank zero computes (references can take hours): a barrier without the
+    process group's timeout (Lightning's own, on a gloo group of its own)."""
     if distributed():
-        dist.barrier()
+        from lightning.fabric.utilities.distributed import _InfiniteBarrier
+
+        with _InfiniteBarrier() as wait:
+            wait()
+
+
+def broadcast_from_zero(value):
+    """Rank zero's value on every rank (the value itself when not distributed)."""
+    if not distributed():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 @contextmanager
