@@ -32,6 +32,8 @@ def quiet_libraries() -> None:
         warnings.filterwarnings("ignore", category=category)
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    # References train without validation by design (signals/reference.py).
+    warnings.filterwarnings("ignore", message=r".*defined a `validation_step` but have no `val_dataloader`.*")
     # Epoch metrics are computed from every rank's gathered records (RelationLM.gather_records): nothing to reduce.
     warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting.*")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
