@@ -30,11 +30,12 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     try:
-        check_slurm_tasks(plain(cfg))  # before anything runs: a SLURM job whose tasks are not its devices
-        if hydra_cfg.mode == RunMode.MULTIRUN and needs_own_launch(plain(cfg)):
+        job_cfg = plain(cfg)
+        check_slurm_tasks(job_cfg)  # before anything runs: a SLURM job whose tasks are not its devices
+        if hydra_cfg.mode == RunMode.MULTIRUN and needs_own_launch(job_cfg):
             # a sweep job on N processes starts its own ranks (re-running the sweep's command line would run the
             # whole sweep on every rank)
-            metrics = run_job_in_child(hydra_cfg, run_dir, processes_per_job(plain(cfg)["trainer"]))
+            metrics = run_job_in_child(hydra_cfg, run_dir, processes_per_job(job_cfg["trainer"]))
         else:
             metrics = run_job(cfg, run_dir)
     except Exception as err:

@@ -186,13 +186,13 @@ def test_a_sweep_job_runs_its_ranks_as_one_plain_run(tmp_path):
 
 
 def test_a_slurm_job_with_fewer_tasks_than_devices_is_refused_at_start(monkeypatch):
-    from atlantis.experiment.launch import needs_own_launch
+    from atlantis.experiment.launch import check_slurm_tasks, needs_own_launch
 
     monkeypatch.setenv("SLURM_JOB_ID", "7")
     monkeypatch.setenv("SLURM_JOB_NAME", "sweep")
     monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "1")
     with pytest.raises(ValueError, match="hydra.launcher.tasks_per_node=4"):
-        needs_own_launch({"trainer": {"devices": 4, "accelerator": "cpu"}})
+        check_slurm_tasks({"trainer": {"devices": 4, "accelerator": "cpu"}})  # run.py asks before anything runs
     monkeypatch.setenv("SLURM_NTASKS_PER_NODE", "4")
     monkeypatch.setenv("SLURM_NTASKS", "4")
     assert not needs_own_launch({"trainer": {"devices": 4, "accelerator": "cpu"}})  # SLURM started the ranks

@@ -207,15 +207,18 @@ class RelationDataModule(L.LightningDataModule):
         if name != "weight" and name not in self.collator.columns:
             self.collator.columns.append(name)
 
-    def keep_train(self, ids, reason: str) -> None:
-        """Keep only these training examples (in their order), counting the others under `reason` in stats."""
+    def _only_train(self, keep: set) -> int:
+        """Keep the training features whose id is in `keep` (in their order, indices renumbered); how many left."""
         self.setup()
-        keep = set(ids)
         before = len(self.features["train"])
         self.features["train"] = [f for f in self.features["train"] if f["id"] in keep]
         for index, feature in enumerate(self.features["train"]):
             feature["index"] = index
-        self.stats["train"][reason] = before - len(self.features["train"])
+        return before - len(self.features["train"])
+
+    def keep_train(self, ids, reason: str) -> None:
+        """Keep only these training examples (in their order), counting the others under `reason` in stats."""
+        self.stats["train"][reason] = self._only_train(set(ids))
         self.stats["train"]["n_kept"] = len(self.features["train"])
         if self.stats["train"][reason]:
             log.warning("train: dropped %d examples: %s", self.stats["train"][reason], reason.replace("_", " "))
@@ -227,9 +230,7 @@ class RelationDataModule(L.LightningDataModule):
         unknown = keep - {f["id"] for f in self.features["train"]}
         if unknown:
             raise KeyError(f"selected ids not in the training split: {sorted(unknown)[:5]}")
-        self.features["train"] = [f for f in self.features["train"] if f["id"] in keep]
-        for index, feature in enumerate(self.features["train"]):
-            feature["index"] = index
+        self._only_train(keep)
         self.stats["train"]["n_selected"] = len(self.features["train"])
 
     def ranks(self) -> tuple[int, int]:

@@ -63,9 +63,11 @@ def job_key(cfg: dict) -> str:
     return settings_key(job_settings(cfg))
 
 
-def job_state_dir(cfg: dict) -> Path:
-    """Where a job keeps its checkpoints and, once done, its metrics: shared by every rerun of that job."""
-    return Path(cfg["paths"]["output_dir"]) / "state" / job_key(cfg)
+def job_state_dir(cfg: dict, settings: dict | None = None) -> Path:
+    """Where a job keeps its checkpoints and, once done, its metrics: shared by every rerun of that job.
+    `settings`: the job's job_settings when already computed (they hash the weak-label files)."""
+    key = settings_key(settings) if settings is not None else job_key(cfg)
+    return Path(cfg["paths"]["output_dir"]) / "state" / key
 
 
 def completed_metrics(state: Path) -> dict | None:

@@ -28,7 +28,6 @@ class JobProcessesFailed(RuntimeError):
 
 def needs_own_launch(cfg: dict) -> bool:
     """Whether a multirun job must start its ranks itself (N > 1 processes that nobody else starts)."""
-    check_slurm_tasks(cfg)
     return processes_per_job(cfg["trainer"]) > 1 and not launched_externally()
 
 

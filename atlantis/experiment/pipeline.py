@@ -89,13 +89,14 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     """Run one job (data, method, training, test) and write its outputs to `run_dir`; returns the metrics."""
     cfg, run_dir = apply_fallback(plain(cfg)), Path(run_dir)
     settings = job_settings(cfg)  # once: it hashes the weak-label files a noise kind names
+    state = job_state_dir(cfg, settings)
     init_external_process_group(cfg["trainer"].get("accelerator", "auto"))  # torchrun / SLURM ranks: join now
     # rank zero decides (a finished job is skipped by every rank at once, never by zero alone)
-    if (done := broadcast_from_zero(completed_earlier(cfg, run_dir, settings))) is not None:
+    if (done := broadcast_from_zero(completed_earlier(cfg, run_dir, settings, state))) is not None:
         return done
     start = time.perf_counter()
     with rank_zero_first():  # rank zero computes signals and references into the cache; the others read them
-        job = build_job(cfg, run_dir, settings)
+        job = build_job(cfg, run_dir, settings, state)
     job.seconds["build"] = time.perf_counter() - start
     fit(job)
     evaluate(job)
@@ -103,10 +104,10 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
 
 
 # ---- before anything runs ------------------------------------------------------------------------
-def completed_earlier(cfg: dict, run_dir: Path, settings: dict) -> dict | None:
+def completed_earlier(cfg: dict, run_dir: Path, settings: dict, state: Path) -> dict | None:
     """A completed job's metrics (its outputs copied into `run_dir`), or None when it has to run; a fresh start
     (resume=false) first forgets the job's old checkpoints and metrics."""
-    state, kept = job_state_dir(cfg), checkpoints_kept(cfg.get("keep_checkpoints", "best"))
+    kept = checkpoints_kept(cfg.get("keep_checkpoints", "best"))
     if not is_global_zero():
         return None  # ranks other than zero start once rank zero is under way: nothing of theirs to reuse
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -124,25 +125,17 @@ def completed_earlier(cfg: dict, run_dir: Path, settings: dict) -> dict | None:
 
 
 # ---- build ---------------------------------------------------------------------------------------
-def build_job(cfg: dict, run_dir: Path, settings: dict) -> Job:
+def build_job(cfg: dict, run_dir: Path, settings: dict, state: Path) -> Job:
     """Data, the method's slots, the signals they ask for, the module and the trainer."""
     sharded = "FSDP" in str((cfg.get("strategy") or {}).get("_target_", ""))
     if cfg.get("save_model") and sharded and world_size() > 1:
         raise ValueError(  # gathering the full state of FSDP units needs every rank; rank zero alone would hang
             "save_model=true with strategy=fsdp on several processes is not supported: the tested checkpoint "
-            f"({job_state_dir(cfg)}/checkpoints, full state dict) loads on one process with save_model=true"
+            f"({state}/checkpoints, full state dict) loads on one process with save_model=true"
         )
     L.seed_everything(cfg["seed"], workers=True)
     method = build_method(cfg)
-    tokenizer = load_tokenizer(role_tokenizer(cfg["model"], "large"))  # the trained model's: the large base's
-    datamodule = build_datamodule(cfg, tokenizer)
-    datamodule.setup()
-    label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in datamodule.labels]
-    small = small_role_encoding(cfg, datamodule)
-    signals = build_signals(cfg, datamodule, tokenizer, label_token_ids, method, small)
-    data = TrainingData(
-        datamodule.features["train"], datamodule.examples("train"), datamodule.labels, signals, cfg["seed"]
-    )
+    tokenizer, datamodule, label_token_ids, data = build_training_data(cfg, method)
     data, selection = select_examples(method, datamodule, data)
     weight_set = weigh_examples(method, datamodule, data)
     method.loss.prepare(data)
@@ -152,7 +145,6 @@ def build_job(cfg: dict, run_dir: Path, settings: dict) -> Job:
         method=method, relation_sets=reader.relation_sets and cfg["eval"]["decoder"] == "label_scoring",
         calibration_batch=calibration_batch(cfg["eval"], datamodule),
     )  # fmt: skip
-    state = job_state_dir(cfg)
     checkpoint = L.pytorch.callbacks.ModelCheckpoint(
         dirpath=state / "checkpoints", filename="best-{epoch}-{step}", monitor="val/f1", mode="max", save_top_k=1,
         save_last=True,
@@ -169,6 +161,20 @@ def build_job(cfg: dict, run_dir: Path, settings: dict) -> Job:
               module, trainer, checkpoint, loggers)  # fmt: skip
     job.reports["weights"] = weight_report(job) if weight_set is not None else None
     return job
+
+
+def build_training_data(cfg: dict, method: Method):
+    """(tokenizer, datamodule, label token ids, TrainingData): the trained model's encoding of the splits and the
+    signals of every role over its training examples (nothing is scored until a slot asks)."""
+    tokenizer = load_tokenizer(role_tokenizer(cfg["model"], "large"))  # the trained model's: the large base's
+    datamodule = build_datamodule(cfg, tokenizer)
+    datamodule.setup()
+    label_token_ids = [target_ids(tokenizer, datamodule.builder, label) for label in datamodule.labels]
+    small = small_role_encoding(cfg, datamodule)
+    signals = build_signals(cfg, datamodule, tokenizer, label_token_ids, method, small)
+    examples = datamodule.examples("train")
+    data = TrainingData(datamodule.features["train"], examples, datamodule.labels, signals, cfg["seed"])
+    return tokenizer, datamodule, label_token_ids, data
 
 
 def build_method(cfg: dict) -> Method:
@@ -226,10 +232,7 @@ def small_role_encoding(cfg: dict, datamodule: RelationDataModule) -> RoleEncodi
     if name == role_tokenizer(cfg["model"], "large"):
         return None
     tokenizer = load_tokenizer(name)
-    prompt = dict(cfg["prompt"])
-    template = prompt.pop("template", None) or DEFAULT_TEMPLATE
-    other = RelationDataModule(datamodule.splits, tokenizer, cfg["model"]["kind"], seed=cfg["seed"],
-                               prompt_template=template, **prompt)  # fmt: skip
+    other = build_datamodule(cfg, tokenizer, datamodule.splits)
     other.setup()
     own = {f["id"]: f for f in other.features["train"] if not f["truncated"]}
     keep = [f["id"] for f in datamodule.features["train"] if f["id"] in own and not f["truncated"]]
@@ -254,12 +257,13 @@ def build_dataset_splits(cfg: dict):
     )
 
 
-def build_datamodule(cfg: dict, tokenizer) -> RelationDataModule:
+def build_datamodule(cfg: dict, tokenizer, splits=None) -> RelationDataModule:
+    """The job's tokenised datamodule; `splits`: examples already read (another role's encoding of them)."""
     trainer_cfg = cfg["trainer"]
     prompt = dict(cfg["prompt"])
     template = prompt.pop("template", None) or DEFAULT_TEMPLATE
     return RelationDataModule(
-        build_dataset_splits(cfg),
+        splits if splits is not None else build_dataset_splits(cfg),
         tokenizer,
         cfg["model"]["kind"],
         batch_size=trainer_cfg["batch_size"],

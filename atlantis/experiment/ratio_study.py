@@ -37,27 +37,11 @@ OPTIONS = {
 
 def training_data(cfg: dict):
     """The job's training split and its signals, built as run_job builds them (nothing trains here)."""
-    from atlantis.data.tokenization import target_ids
     from atlantis.experiment.fallback import apply_fallback
-    from atlantis.experiment.pipeline import (
-        build_datamodule,
-        build_method,
-        build_signals,
-        role_tokenizer,
-        small_role_encoding,
-    )
-    from atlantis.methods.method import TrainingData
-    from atlantis.models.loading import load_tokenizer
+    from atlantis.experiment.pipeline import build_method, build_training_data
 
     cfg = apply_fallback(cfg)
-    tokenizer = load_tokenizer(role_tokenizer(cfg["model"], "large"))
-    datamodule = build_datamodule(cfg, tokenizer)
-    datamodule.setup()
-    label_ids = [target_ids(tokenizer, datamodule.builder, label) for label in datamodule.labels]
-    small = small_role_encoding(cfg, datamodule)
-    signals = build_signals(cfg, datamodule, tokenizer, label_ids, build_method(cfg), small)
-    examples = datamodule.examples("train")
-    return TrainingData(datamodule.features["train"], examples, datamodule.labels, signals, cfg["seed"])
+    return build_training_data(cfg, build_method(cfg))[-1]
 
 
 def analyse(data) -> tuple[dict, list[dict]]:

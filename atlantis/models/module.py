@@ -145,7 +145,7 @@ class RelationLM(L.LightningModule):
     def batch_weights(self, nll: torch.Tensor, n_targets: torch.Tensor, batch: dict) -> torch.Tensor:
         """[B] the batch's fixed weights times the weights slot's per-step factor (and what that factor did to
         the corrupted examples, counted per epoch)."""
-        max_epochs = self.trainer.max_epochs if self._trainer is not None else 1
+        max_epochs = self.trainer.max_epochs if self._trainer is not None else 1  # no Trainer: a notebook's step
         factor = self.weights.step_weight(nll.detach(), n_targets, batch, epoch=self.progress, max_epochs=max_epochs)
         if factor is None:
             return batch["weight"]
@@ -160,8 +160,7 @@ class RelationLM(L.LightningModule):
 
     def loss_denominator(self, batch: dict) -> float:
         """The global batch's size over the number of processes: DDP's mean over them is the global batch loss."""
-        world = self.trainer.world_size if self._trainer is not None else 1
-        return batch.get("global_batch_size", batch["input_ids"].shape[0]) / world
+        return batch.get("global_batch_size", batch["input_ids"].shape[0]) / self.world_size()
 
     # ---- evaluation -------------------------------------------------------------------------
     @torch.no_grad()
@@ -224,8 +223,11 @@ class RelationLM(L.LightningModule):
     def gather(self, items: list) -> list:
         """Every rank's items when this module's Trainer runs on several processes; a reference model trained on
         rank zero alone, inside a distributed job, gathers nothing."""
-        distributed = self._trainer is not None and self.trainer.world_size > 1
-        return gather_objects(items) if distributed else list(items)
+        return gather_objects(items) if self.world_size() > 1 else list(items)
+
+    def world_size(self) -> int:
+        """The processes this module's Trainer runs on (1 without a Trainer)."""
+        return self.trainer.world_size if self._trainer is not None else 1
 
     def gather_records(self, stage: str) -> list[dict]:
         """Every rank's records of `stage`, each example once, in the split's order: the metrics of the whole

@@ -9,14 +9,10 @@ Trainer exists.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from contextlib import contextmanager
-from typing import TypeVar
 
 import torch
 import torch.distributed as dist
-
-T = TypeVar("T")
 
 
 def global_rank() -> int:
@@ -122,11 +118,6 @@ def rank_zero_first():
     finally:
         if is_global_zero():
             barrier()
-
-
-def on_rank_zero(fn: Callable[..., T], *args, **kwargs) -> T | None:
-    """fn(...) on global rank zero only (run outputs, job state, logs for people); None elsewhere."""
-    return fn(*args, **kwargs) if is_global_zero() else None
 
 
 def gather_objects(items: list) -> list:

@@ -153,4 +153,5 @@ def test_a_prompt_starts_as_the_tokenizers_own_encoding_does():
             return {"input_ids": ([self.bos_token_id] if add_special_tokens else []) + ids}
 
     plain = build_builtin_tokenizer()
-    assert leading_ids(plain) == [] and leading_ids(WithBos(plain)) == [WithBos(plain).bos_token_id]
+    with_bos = WithBos(plain)
+    assert list(leading_ids(plain)) == [] and list(leading_ids(with_bos)) == [with_bos.bos_token_id]
