@@ -35,7 +35,10 @@ def main(cfg: DictConfig) -> float | None:
         if hydra_cfg.mode == RunMode.MULTIRUN and needs_own_launch(job_cfg):
             # a sweep job on N processes starts its own ranks (re-running the sweep's command line would run the
             # whole sweep on every rank)
-            metrics = run_job_in_child(hydra_cfg, run_dir, processes_per_job(job_cfg["trainer"]))
+            group = job_cfg["logger"].get("group") if job_cfg["logger"]["name"] == "wandb" else None
+            metrics = run_job_in_child(
+                hydra_cfg, run_dir, processes_per_job(job_cfg["trainer"]), [f"logger.group={group}"] if group else []
+            )
         else:
             metrics = run_job(cfg, run_dir)
     except Exception as err:

@@ -60,7 +60,33 @@ SHAPES = {
         tie_word_embeddings=False,
         rope_theta=1000000.0,
     ),
+    # `--toy` runs: SmolLM2's vocabulary (its tokenizer's ids fit), two thin blocks. Code paths, not speed.
+    "toy": dict(
+        model_type="llama",
+        vocab_size=49152,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        tie_word_embeddings=True,
+        rope_theta=100000.0,
+    ),
 }
+# A `--toy` run (the smallest size: every code path in seconds; the tests run each script so) is not a
+# measurement: it writes its results only to $ATLANTIS_BENCH_RESULTS_DIR, never to benchmarks/results.
+TOY = {"on": False}
+
+
+def parse_sized(parser, argv, **toy):
+    """parse_args with a `--toy` flag that sets these smallest-size defaults (explicit options still win)."""
+    parser.add_argument("--toy", action="store_true", help=f"smallest size, not a measurement: {toy or 'as is'}")
+    args = parser.parse_args(argv)
+    if args.toy:
+        parser.set_defaults(**toy)
+        args = parser.parse_args(argv)
+        TOY["on"] = True
+    return args
 
 
 def build_shape(name: str, dtype=torch.float32, device="cpu", seed: int = 0):
@@ -183,8 +209,15 @@ def machine() -> dict:
 
 
 def merge_results(path: Path, key: str, value) -> None:
-    """Update one entry of a results JSON file (atomically), keeping the others."""
+    """Update one entry of a results JSON file (atomically), keeping the others; $ATLANTIS_BENCH_RESULTS_DIR
+    takes the file instead when set (a toy run writes nowhere else)."""
     from atlantis.utils.io import atomic_write_json
+
+    if os.environ.get("ATLANTIS_BENCH_RESULTS_DIR"):
+        path = Path(os.environ["ATLANTIS_BENCH_RESULTS_DIR"]) / path.name
+    elif TOY["on"]:
+        print(f"(--toy: {key} not written to {path}; set ATLANTIS_BENCH_RESULTS_DIR to keep it)")
+        return
 
     data = json.loads(path.read_text()) if path.is_file() else {}
     data[key] = value

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.common import RESULTS, merge_results
+from benchmarks.common import RESULTS, merge_results, parse_sized
 
 REPO = Path(__file__).resolve().parents[1]
 SCORES = ("test/f1_official", "test/f1_macro", "val/best_f1", "test/checkpoint")
@@ -47,7 +47,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--kind", default="causal", choices=["causal", "seq2seq"])
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, epochs=1)
     with tempfile.TemporaryDirectory() as tmp:
         one = run(1, args.kind, args.epochs, args.threads, Path(tmp))
         two = run(2, args.kind, args.epochs, args.threads, Path(tmp))

@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.common import RESULTS, machine, merge_results
+from benchmarks.common import RESULTS, machine, merge_results, parse_sized
 
 CHILD = """
 import json, sys, time, torch
@@ -94,7 +94,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--whole-pairs", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, pairs=4, whole_pairs=2, batch_size=2)
     shared = run_child(args.docs, args.pairs, args.batch_size, True, args.device)
     whole = run_child(args.docs, args.whole_pairs, args.batch_size, False, args.device)
     result = {

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from atlantis.methods.fisher import greedy_logdet
-from benchmarks.common import RESULTS, merge_results
+from benchmarks.common import RESULTS, merge_results, parse_sized
 
 # The short plain prompt of sweeps/smollm2_cpu_study.yaml.
 STUDY_PROMPT = "{sentence}\nThe relation between {head} and {tail} is:"
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--plain-n", type=int, default=1000, help="subset size for the plain-greedy timing")
     parser.add_argument("--plain-budget", type=int, default=250)
     parser.add_argument("--random", action="store_true", help="random embeddings even if real ones are available")
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, n=200, budget=20, plain_n=50, plain_budget=10, random=True)
 
     start = time.perf_counter()
     blocks = None if args.random else real_embeddings(args.n)

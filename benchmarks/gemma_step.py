@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import RESULTS, machine, merge_results, peak_rss_mb, reset_peak_rss
+from benchmarks.common import RESULTS, machine, merge_results, parse_sized, peak_rss_mb, reset_peak_rss
 
 GGUF = "gemma-3-270m-q4_k_m.gguf"
 PLAIN_SENTENCE = "The committee published its annual report on Tuesday, and the findings surprised many economists."
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--fresh", action="store_true", help="time the first load too (a new, temporary cache)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's own, the cores)")
     parser.add_argument("--skip-gguf-tokenizer", action="store_true", help="do not time the GGUF tokenizer (~35 s)")
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, batch_size=2, steps=2, score_n=4, score_batch_size=2, skip_gguf_tokenizer=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     from atlantis.methods.params import freeze_lower_layers

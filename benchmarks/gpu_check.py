@@ -204,7 +204,9 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="training epochs of each job (2; --cpu-smoke: 1)")
     parser.add_argument("--lr", type=float, default=None, help="learning rate (3e-4; --cpu-smoke: trainer/tiny's)")
     parser.add_argument("--out", default=None, help="results JSON (benchmarks/results/gpu_check.json, or $OUT/)")
-    parser.add_argument("--cpu-smoke", action="store_true", help="on this CPU: tiny shapes, 1 epoch, small data")
+    parser.add_argument(
+        "--cpu-smoke", "--toy", action="store_true", help="on this CPU: tiny shapes, 1 epoch, small data"
+    )
     parser.add_argument("--keep-work", action="store_true", help="keep the jobs' folders (checkpoints) and say where")
     args = parser.parse_args(argv)
     args.strategies = ["none" if s == "auto" else s for s in args.strategies]

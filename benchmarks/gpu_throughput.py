@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from benchmarks.common import build_shape, count_params, fit_steps, machine
+from benchmarks.common import build_shape, count_params, fit_steps, machine, parse_sized
 
 
 def matmul_ceiling(device) -> float:
@@ -363,7 +363,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--only", nargs="*", default=None, help="parts: train score 7b 7b-peft tune")
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, steps=2, length=16)
     if not torch.cuda.is_available():
         raise SystemExit("no GPU here: this benchmark needs CUDA")
     torch.backends.cuda.matmul.allow_tf32 = True

@@ -11,7 +11,15 @@ import argparse
 import numpy as np
 import torch
 
-from benchmarks.common import RESULTS, build_shape, datamodule, merge_results, timed, tokenizer_and_examples
+from benchmarks.common import (
+    RESULTS,
+    build_shape,
+    datamodule,
+    merge_results,
+    parse_sized,
+    timed,
+    tokenizer_and_examples,
+)
 
 
 @torch.no_grad()
@@ -40,7 +48,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=16)
     parser.add_argument("--shape", default="smollm2-135m")
     parser.add_argument("--batch-size", type=int, default=8)
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, n=4, shape="toy", batch_size=2)
     tokenizer, splits, data = tokenizer_and_examples(args.n, directed=True)
     dm = datamodule(tokenizer, splits)
     features = dm.features["train"]
@@ -49,6 +57,7 @@ def main(argv=None) -> dict:
     pad_id = tokenizer.pad_token_id
     collate = Collator(pad_id, "causal")
 
+    @torch.no_grad()  # as the framework scores (signals, test): no graph to keep
     def prompt_once():
         rows = []
         for start in range(0, len(features), args.batch_size):

@@ -9,14 +9,14 @@ import argparse
 
 import torch
 
-from benchmarks.common import RESULTS, datamodule, merge_results, tokenizer_and_examples
+from benchmarks.common import RESULTS, datamodule, merge_results, parse_sized, tokenizer_and_examples
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--n", type=int, default=7200)
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, n=64)
     tokenizer, splits, data = tokenizer_and_examples(args.n)
     dm = datamodule(tokenizer, splits, batch_size=args.batch_size)
     out = {"what": "padded tokens / all tokens in training batches", "data": data, "batch_size": args.batch_size}

@@ -25,7 +25,15 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import RESULTS, build_shape, fit_steps, merge_results, peak_rss_mb, reset_peak_rss
+from benchmarks.common import (
+    RESULTS,
+    build_shape,
+    fit_steps,
+    merge_results,
+    parse_sized,
+    peak_rss_mb,
+    reset_peak_rss,
+)
 
 LR = 4e-4
 VARIANTS = {
@@ -193,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="+", help="these variants only (their results: key params_step_only)")
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, steps=3, batch_size=2)
     if args.one:  # a child process: one variant, its result as JSON
         Path(args.out).write_text(json.dumps(one(args.one, args.steps, args.batch_size)))
         return {}

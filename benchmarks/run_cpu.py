@@ -12,13 +12,15 @@ from benchmarks.common import RESULTS, merge_results
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=None, help="re-run some of: scoring labels overhead memory")
+    parser.add_argument("--toy", action="store_true", help="every part at its smallest size (not a measurement)")
     args = parser.parse_args(argv)
+    toy = ["--toy"] if args.toy else []
     stored = json.loads((RESULTS / "cpu.json").read_text()) if (RESULTS / "cpu.json").is_file() else {}
     parts = set(args.only or ["scoring", "labels", "overhead", "memory"])
-    scoring = scoring_speed.main([]) if "scoring" in parts else stored["scoring"]
-    labels = label_scoring_speed.main([]) if "labels" in parts else stored["label_scoring"]
-    overhead = step_overhead.main([]) if "overhead" in parts else stored["step_overhead_detail"]
-    memory = scoring_memory.main([]) if "memory" in parts else stored["memory"]
+    scoring = scoring_speed.main(toy) if "scoring" in parts else stored["scoring"]
+    labels = label_scoring_speed.main(toy) if "labels" in parts else stored["label_scoring"]
+    overhead = step_overhead.main(toy) if "overhead" in parts else stored["step_overhead_detail"]
+    memory = scoring_memory.main(toy) if "memory" in parts else stored["memory"]
     summary = {
         "scoring_speedup": scoring["speedup"],
         "label_scoring_speedup": labels["speedup"],

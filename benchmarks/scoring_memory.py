@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from benchmarks.common import RESULTS, merge_results
+from benchmarks.common import RESULTS, merge_results, parse_sized
 
 CHILD = """
 import json, sys, torch
@@ -33,7 +33,7 @@ print(json.dumps({"n": len(features), "peak_rss_mb": peak_rss_mb(), "before_mb":
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 512, 2048])
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, sizes=[16])
     rows = []
     for n in args.sizes:
         out = subprocess.run([sys.executable, "-c", CHILD, str(n)], capture_output=True, text=True, check=True)

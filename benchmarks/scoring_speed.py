@@ -23,6 +23,7 @@ from benchmarks.common import (
     cpu_matmul_gflops,
     datamodule,
     merge_results,
+    parse_sized,
     timed,
     tokenizer_and_examples,
 )
@@ -47,7 +48,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--n", type=int, default=48)
     parser.add_argument("--shape", default="smollm2-135m")
     parser.add_argument("--batch-size", type=int, default=16)
-    args = parser.parse_args(argv)
+    args = parse_sized(parser, argv, n=4, shape="toy", batch_size=2)
     tokenizer, splits, data = tokenizer_and_examples(args.n)
     features = datamodule(tokenizer, splits).features["train"]
     model = build_shape(args.shape)

@@ -12,7 +12,15 @@ import time
 
 import torch
 
-from benchmarks.common import RESULTS, build_shape, datamodule, fit_steps, merge_results, tokenizer_and_examples
+from benchmarks.common import (
+    RESULTS,
+    build_shape,
+    datamodule,
+    fit_steps,
+    merge_results,
+    parse_sized,
+    tokenizer_and_examples,
+)
 
 
 def bare_loop(model, kind, batches, lr, warmup) -> list[float]:
@@ -96,11 +104,12 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tiny-steps", type=int, default=40)
     parser.add_argument("--smollm2-steps", type=int, default=6)
-    args = parser.parse_args(argv)
+    parser.add_argument("--shape", default="smollm2-135m", help="the real-shape model of the second measurement")
+    args = parse_sized(parser, argv, tiny_steps=3, smollm2_steps=2, shape="toy")
     torch.manual_seed(0)
     runs = [
         measure("tiny", args.tiny_steps, 16, None),
-        measure("smollm2-135m", args.smollm2_steps, 16, 8),
+        measure(args.shape, args.smollm2_steps, 16, 8),
     ]
     for r in runs:
         print(

@@ -108,7 +108,8 @@ def copy_outputs(source: Path, target: Path) -> None:
     """Every file and folder a job wrote, but not its log, failure record or links (checkpoints)."""
     target.mkdir(parents=True, exist_ok=True)
     for path in source.iterdir():
-        if path.is_symlink() or path.name in (FAILURE_FILE, "run.log", ".hydra", ARTIFACTS):
+        # wandb/: a W&B run belongs to the folder that wrote it (a restored job writes its own, same run id)
+        if path.is_symlink() or path.name in (FAILURE_FILE, "run.log", ".hydra", ARTIFACTS, "wandb"):
             continue
         if path.is_file():
             link_or_copy(str(path), str(target / path.name))
@@ -214,15 +215,25 @@ def sweep_status(sweep_dir: Path) -> list[dict]:
     return rows
 
 
-def print_report(sweep_dir: Path) -> None:
-    """The sweep's report table (report.md / report.png in the sweep folder); a report error fails nothing."""
+def sweep_logger(config) -> dict:
+    """The multirun's `logger` group, resolved ({} when the config has none)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(config.logger, resolve=True) if "logger" in config else {}
+
+
+def print_report(sweep_dir: Path) -> dict | None:
+    """The sweep's report table (report.md / report.png in the sweep folder), its paths; a report error fails
+    nothing (None)."""
     try:
         from atlantis.report.aggregate import write_report
 
         paths = write_report(sweep_dir)
         print("\n" + paths["markdown"].read_text() + f"\nplot: {paths['plot']}", flush=True)
+        return paths
     except Exception as err:  # the jobs' own outputs stand; the report can be rebuilt with `make report`
         log.warning("could not write the sweep report (%s); run `make report DIR=%s`", err, sweep_dir)
+        return None
 
 
 try:
@@ -245,7 +256,12 @@ class SweepSummary(Callback):
         lines += [f"  {r['status']:<10} {r['job']}  {r['detail']}" for r in rows]
         print("\n".join(lines), flush=True)
         if counts["done"] + counts["skipped"]:
-            print_report(sweep_dir)
+            paths = print_report(sweep_dir)
+            logger_cfg = sweep_logger(config)
+            if paths is not None and logger_cfg.get("name") == "wandb":
+                from atlantis.experiment.wandb import log_sweep_report
+
+                log_sweep_report(logger_cfg, sweep_dir, paths)
         if counts["failed"] or counts["incomplete"]:
             failed = [r["job"] for r in rows if r["status"] in ("failed", "incomplete")]
             raise SystemExit(f"{len(failed)} job(s) failed: {failed}; see failure.json in each job folder")

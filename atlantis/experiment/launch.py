@@ -14,6 +14,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from atlantis.utils.distributed import launched_externally, processes_per_job
@@ -59,9 +60,10 @@ def single_job_command(hydra_cfg, run_dir: Path) -> list[str]:
     return command + list(hydra_cfg.overrides.task) + [f"hydra.run.dir={run_dir}", "hydra.output_subdir=null"]
 
 
-def run_job_in_child(hydra_cfg, run_dir: Path, processes: int) -> dict:
-    """Run the job's ranks in a child process and return the metrics rank zero wrote."""
-    command = single_job_command(hydra_cfg, Path(run_dir).resolve())
+def run_job_in_child(hydra_cfg, run_dir: Path, processes: int, overrides: Sequence[str] = ()) -> dict:
+    """Run the job's ranks in a child process and return the metrics rank zero wrote; `overrides`: values the
+    child, a single run, cannot know (the sweep's W&B group)."""
+    command = single_job_command(hydra_cfg, Path(run_dir).resolve()) + list(overrides)
     log.info("job %s: %d processes, launched as one run: %s", hydra_cfg.job.num, processes, " ".join(command))
     env = dict(os.environ, HYDRA_FULL_ERROR="1")
     done = subprocess.run(command, env=env, cwd=RUN_PY.parent, check=False)

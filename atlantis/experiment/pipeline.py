@@ -36,6 +36,7 @@ from atlantis.experiment.jobs import (
     prune_checkpoints,
     reuse_completed,
     set_aside_other_job,
+    settings_key,
     with_file_digests,
 )
 from atlantis.methods.confident import detector_report, out_of_fold_probs
@@ -93,6 +94,10 @@ def run_job(cfg: DictConfig | dict, run_dir: str | Path) -> dict:
     init_external_process_group(cfg["trainer"].get("accelerator", "auto"))  # torchrun / SLURM ranks: join now
     # rank zero decides (a finished job is skipped by every rank at once, never by zero alone)
     if (done := broadcast_from_zero(completed_earlier(cfg, run_dir, settings, state))) is not None:
+        if uses_wandb(cfg) and is_global_zero():
+            from atlantis.experiment.wandb import log_restored_job
+
+            log_restored_job(cfg, run_dir, settings_key(settings), state, done)
         return done
     start = time.perf_counter()
     with rank_zero_first():  # rank zero computes signals and references into the cache; the others read them
@@ -149,7 +154,7 @@ def build_job(cfg: dict, run_dir: Path, settings: dict, state: Path) -> Job:
         dirpath=state / "checkpoints", filename="best-{epoch}-{step}", monitor="val/f1", mode="max", save_top_k=1,
         save_last=True,
     )  # fmt: skip
-    loggers = build_loggers(cfg, run_dir)
+    loggers = build_loggers(cfg, run_dir, settings_key(settings))
     trainer = make_trainer(
         cfg["trainer"],
         callbacks=[checkpoint] if method.params.trains else [],
@@ -371,14 +376,18 @@ def build_strategy(strategy_cfg):
     return strategy_cfg if isinstance(strategy_cfg, str) else instantiate(strategy_cfg)
 
 
-def build_loggers(cfg: dict, run_dir: Path) -> list:
+def uses_wandb(cfg: dict) -> bool:
+    return (cfg.get("logger") or {}).get("name") == "wandb"
+
+
+def build_loggers(cfg: dict, run_dir: Path, job_key: str) -> list:
     from lightning.pytorch.loggers import CSVLogger
 
     loggers = [CSVLogger(save_dir=run_dir, name="csv", version="")]  # Lightning's loggers write on rank zero only
-    if (cfg.get("logger") or {}).get("name") == "wandb" and is_global_zero():
+    if uses_wandb(cfg) and is_global_zero():
         from atlantis.experiment.wandb import make_wandb_logger
 
-        wandb_logger = make_wandb_logger(cfg, run_dir)
+        wandb_logger = make_wandb_logger(cfg, run_dir, job_key)
         if wandb_logger is not None:
             loggers.append(wandb_logger)
     return loggers
@@ -470,6 +479,7 @@ def write_outputs(job: Job) -> dict:
     if job.cfg.get("save_model") and job.method.params.trains:
         metrics["model_dir"] = save_merged_model(module, job.tokenizer, run_dir / "model").name  # in the run folder
     atomic_write_json(run_dir / "metrics.json", metrics)
+    log_outputs_to_wandb(job, metrics)
     mark_completed(job.state, run_dir, metrics)
     prune_checkpoints(job.state, checkpoints_kept(job.cfg.get("keep_checkpoints", "best")))
     log.info("test metrics: %s", json.dumps({k: v for k, v in metrics.items() if k.startswith("test/f1")}))
@@ -569,17 +579,18 @@ def write_weight_outputs(job: Job) -> None:
     atomic_write_jsonl(run_dir / "weights.jsonl", rows)
     if report.get("detector"):
         atomic_write_json(run_dir / "cleanlab.json", report["detector"])
-    log_weights_to_wandb(job.loggers, report, run_dir / "weights.png")
 
 
-def log_weights_to_wandb(loggers: list, report: dict, plot: Path) -> None:
+def log_outputs_to_wandb(job: Job, metrics: dict) -> None:
+    """The job's outputs in its W&B run (the same as a restored job logs), and the run's id in the job state."""
     from lightning.pytorch.loggers import WandbLogger
 
-    for logger in loggers:
+    from atlantis.experiment.wandb import log_job_outputs, record_run
+
+    for logger in job.loggers:
         if isinstance(logger, WandbLogger):
-            scalars = {k: v for k, v in report.items() if isinstance(v, (int, float)) and v is not None}
-            logger.experiment.summary.update({f"weights/{k}": v for k, v in scalars.items()})
-            logger.log_image(key="weights/histogram", images=[str(plot)])
+            log_job_outputs(logger.experiment, job.run_dir, metrics)
+            record_run(job.state, logger.experiment)
 
 
 def link_checkpoints(run_dir: Path, checkpoint_dir: Path) -> None:

@@ -1,4 +1,5 @@
-"""OmegaConf resolvers the configs use: `${uid:}` (one id per process) and `${job_name:}` (what a job runs)."""
+"""OmegaConf resolvers the configs use: `${uid:}` (one id per process), `${job_name:}` (what a job runs) and
+`${sweep_group:}` (a multirun's W&B group)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,19 @@ def selection_tag(select, method: str) -> str | None:
     return f"{kind}{budget}" if budget is not None else kind
 
 
+def sweep_group() -> str | None:
+    """A multirun's W&B group (its folder's last two parts); None for a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from atlantis.report.wandb import sweep_group_name
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return sweep_group_name(HydraConfig.get().sweep.dir)
+
+
 def register_resolvers() -> None:
     OmegaConf.register_new_resolver("uid", lambda: _PROCESS_UID, replace=True)
     OmegaConf.register_new_resolver("job_name", job_name, replace=True)
+    OmegaConf.register_new_resolver("sweep_group", sweep_group, replace=True)
