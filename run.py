@@ -26,7 +26,7 @@ def main(cfg: DictConfig) -> float | None:
     from atlantis.experiment.wandb import finish_wandb
     from atlantis.utils.distributed import is_global_zero, processes_per_job
 
-    quiet_libraries()
+    quiet_libraries(verbose=bool(cfg.get("verbose")))
     hydra_cfg = HydraConfig.get()
     run_dir = hydra_cfg.runtime.output_dir
     try:

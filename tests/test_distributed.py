@@ -12,6 +12,7 @@ import pytest
 
 from atlantis.eval.metrics import classification_report
 from tests.conftest import REPO
+from tests.wandb_records import offline_run
 
 # The causal tiny pair has no dropout, so its training is deterministic on any number of processes.
 SMALL = ["experiment=demo", "model.kind=causal", "dataset.reader.sizes=[96,40,50]", "trainer.accelerator=cpu"]
@@ -24,6 +25,7 @@ def run(tmp_path, name: str, *overrides: str, multirun: bool = False) -> subproc
     where = f"hydra.sweep.dir={tmp_path / name}" if multirun else f"hydra.run.dir={tmp_path / name}"
     command = [sys.executable, "run.py", *(["-m"] if multirun else []), *SMALL, *paths, where, *overrides]
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("WANDB_API_KEY", None)  # logger=wandb runs offline here
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     return result
@@ -74,7 +76,7 @@ def test_evaluating_a_model_on_one_and_on_two_processes_gives_identical_metrics(
 def test_a_two_job_ddp_multirun_runs_once(tmp_path):
     result = run(
         tmp_path, "sweep", "strategy=ddp", "trainer.devices=2", "noise=0.2,0.5", "method=small_loss",
-        "trainer.max_epochs=1", "trainer.batch_size=8", multirun=True,
+        "trainer.max_epochs=1", "trainer.batch_size=8", "logger=wandb", multirun=True,
     )  # fmt: skip
     assert result.stdout.count("Launching 2 jobs locally") + result.stderr.count("Launching 2 jobs locally") == 1
     summary = json.loads((tmp_path / "sweep" / "summary.json").read_text())
@@ -84,6 +86,8 @@ def test_a_two_job_ddp_multirun_runs_once(tmp_path):
         assert m["run"]["processes"] == 2
         history = m["train/step_weighting"]  # counted over both ranks' shares: every training example once
         assert history[0]["examples"] == m["data"]["train"]["n_kept"]
+        # the job ran as a single-run child: it still joins the sweep's W&B group (rank zero's one run)
+        assert offline_run(job)["group"] == f"{tmp_path.name}_sweep"
 
 
 # ---- the samplers, without processes ------------------------------------------------------------

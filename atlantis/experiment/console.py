@@ -11,14 +11,27 @@ LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 _NOISE = ("💡 Tip", "litlogger", "LitLogger")
 
 
+# Lightning's lines that repeat for every job and reference fit and say nothing a person acts on (`verbose=true`
+# shows them): the device lines, the stepping-batches estimate, rank and seed notices, the end-of-fit notice.
+_CHATTER = (
+    "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:", "Seed set to",
+    "Loading `train_dataloader` to estimate number of stepping batches", "`Trainer.fit` stopped:",
+)  # fmt: skip
+
+
 class _DropNoise(logging.Filter):
+    def __init__(self, tokens) -> None:
+        super().__init__()
+        self.tokens = tuple(tokens)
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(token in message for token in _NOISE)
+        return not any(token in message for token in self.tokens)
 
 
-def quiet_libraries() -> None:
-    """Call after the logging set-up (Hydra's): libraries' own handlers would print every line a second time."""
+def quiet_libraries(verbose: bool = False) -> None:
+    """Call after the logging set-up (Hydra's): libraries' own handlers would print every line a second time.
+    Unless `verbose`, Lightning's per-job chatter is dropped too; warnings and errors always show."""
     import lightning  # noqa: F401  (its import adds the handlers removed here)
 
     for name in LIBRARY_LOGGERS:
@@ -26,7 +39,7 @@ def quiet_libraries() -> None:
         logger.handlers.clear()
         logger.propagate = True
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_DropNoise())
+        handler.addFilter(_DropNoise(_NOISE if verbose else _NOISE + _CHATTER))
     # Deprecations inside the libraries are theirs to fix; the user cannot act on them.
     for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
@@ -41,3 +54,7 @@ def quiet_libraries() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    if not verbose:
+        hf_logging.disable_progress_bar()  # "Loading weights", "Writing model shards": every model load and save
+        # a short epoch logs less often than log_every_n_steps: Lightning says so for every job
+        warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")

@@ -24,7 +24,7 @@ JOB_KEY_VERSION = 2
 RUNTIME_KEYS = (
     "hydra", "paths", "logger", "launcher", "run_name", "resume", "offline_model", "model_tiny_sizes",
     "save_model", "compare_cleanlab", "labeller", "keep_checkpoints",  # extra outputs or other commands, same result
-    "strategy", "ratio_study",
+    "strategy", "ratio_study", "verbose",
 )  # fmt: skip
 RUNTIME_TRAINER_KEYS = ("enable_progress_bar", "log_every_n_steps", "eval_batch_size", "devices", "num_nodes")
 FAILURE_FILE = "failure.json"

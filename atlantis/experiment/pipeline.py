@@ -161,6 +161,7 @@ def build_job(cfg: dict, run_dir: Path, settings: dict, state: Path) -> Job:
         logger=loggers,
         default_root_dir=run_dir,
         strategy=build_strategy(cfg.get("strategy")),
+        enable_model_summary=bool(cfg.get("verbose")),  # the params slot logs what trains, in one line
     )
     job = Job(cfg, run_dir, settings, state, method, reader, tokenizer, datamodule, data, selection, weight_set,
               module, trainer, checkpoint, loggers)  # fmt: skip
@@ -400,9 +401,9 @@ def weight_report(job: Job) -> dict:
     w = [weight_set.weights[f["id"]] for f in data.features]
     report = weight_diagnostics(w, [e.label for e in data.examples], [e.is_noisy for e in data.examples])
     report["cache"] = data.signals.cache.events
-    log.info(
-        "weights: AUROC clean-vs-noisy %s, ESS %.0f/%d", report["auroc_clean_vs_noisy"], report["ess"], report["n"]
-    )
+    auroc = report["auroc_clean_vs_noisy"]
+    log.info("weights: AUROC clean-vs-noisy %s, ESS %.0f/%d", "-" if auroc is None else f"{auroc:.3f}", report["ess"],
+             report["n"])  # fmt: skip
     if job.cfg.get("compare_cleanlab") and "reference" in weight_set.scores and data.signals.reference_out_of_fold:
         report["detector"] = detector(data, weight_set)
     return report
@@ -456,7 +457,13 @@ def evaluate(job: Job) -> None:
     job.reports["val_history"] = list(job.module.val_history)
     job.reports["step_weighting"] = list(job.module.step_weight_history)
     best_path = (job.checkpoint.best_model_path or None) if job.method.params.trains else None
-    job.trainer.test(job.module, datamodule=job.datamodule, ckpt_path=best_path, weights_only=True)
+    job.trainer.test(
+        job.module,
+        datamodule=job.datamodule,
+        ckpt_path=best_path,
+        weights_only=True,
+        verbose=bool(job.cfg.get("verbose")),
+    )  # fmt: skip  (write_outputs logs the scores in one line)
     job.reports["best_path"] = best_path
     job.seconds["test"] = time.perf_counter() - start
 

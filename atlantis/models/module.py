@@ -248,7 +248,9 @@ class RelationLM(L.LightningModule):
             f"{stage}/{k}": report[k] for k in ("f1_official", "f1_macro", "f1_micro", "accuracy", "invalid_rate")
         }
         metrics[f"{stage}/f1"] = report[self.hparams.monitor_metric]
-        self.log_dict(metrics, prog_bar=stage == "val")  # computed from every rank's records: nothing to reduce
+        # computed from every rank's records: nothing to reduce. The bar shows the monitored score only.
+        self.log_dict({k: v for k, v in metrics.items() if k != f"{stage}/f1"})
+        self.log(f"{stage}/f1", metrics[f"{stage}/f1"], prog_bar=stage == "val")
         return report
 
     def on_validation_epoch_end(self) -> None:
