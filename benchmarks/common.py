@@ -60,19 +60,10 @@ SHAPES = {
         tie_word_embeddings=False,
         rope_theta=1000000.0,
     ),
-    # `--toy` runs: SmolLM2's vocabulary (its tokenizer's ids fit), two thin blocks. Code paths, not speed.
-    "toy": dict(
-        model_type="llama",
-        vocab_size=49152,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        tie_word_embeddings=True,
-        rope_theta=100000.0,
-    ),
 }
+# `--toy` runs: SmolLM2's architecture and vocabulary (its tokenizer's ids fit), two thin blocks. Code paths, not speed.
+SHAPES["toy"] = dict(SHAPES["smollm2-135m"], hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                     num_attention_heads=2, num_key_value_heads=1)  # fmt: skip
 # A `--toy` run (the smallest size: every code path in seconds; the tests run each script so) is not a
 # measurement: it writes its results only to $ATLANTIS_BENCH_RESULTS_DIR, never to benchmarks/results.
 TOY = {"on": False}

@@ -50,11 +50,12 @@ def run_script(name: str, tmp_path, *extra: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "name,entry,keys", [pytest.param(n, e, k, marks=m, id=n) for n, e, k, m in SCRIPTS]
+    "name,entry,keys,own_process",
+    [pytest.param(n, e, k, any(x.name == "slow" for x in m), marks=m, id=n) for n, e, k, m in SCRIPTS],
 )  # fmt: skip
-def test_benchmark_runs_at_toy_size(name, entry, keys, tmp_path, monkeypatch):
-    if any(m.name == "slow" for m in next(s for s in SCRIPTS if s[0] == name)[3]):
-        run_script(name, tmp_path)  # its own process, as `python -m benchmarks.<name>` runs
+def test_benchmark_runs_at_toy_size(name, entry, keys, own_process, tmp_path, monkeypatch):
+    if own_process:
+        run_script(name, tmp_path)  # the slow ones in their own process, as `python -m benchmarks.<name>` runs
     else:  # in this process: the libraries are imported already (seconds, not a process start)
         import importlib
 

@@ -463,7 +463,7 @@ def evaluate(job: Job) -> None:
         ckpt_path=best_path,
         weights_only=True,
         verbose=bool(job.cfg.get("verbose")),
-    )  # fmt: skip  (write_outputs logs the scores in one line)
+    )  # not the test table: write_outputs logs the scores in one line
     job.reports["best_path"] = best_path
     job.seconds["test"] = time.perf_counter() - start
 

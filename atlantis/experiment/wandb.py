@@ -57,16 +57,26 @@ def make_wandb_logger(cfg: dict, run_dir: Path, job_key: str | None = None):
 
     Returns None when W&B cannot start at all: the run goes on with its CSV log.
     """
-    mode = run_mode(cfg["logger"])
+
+    def start(mode: str):
+        logger = _wandb_logger(cfg, run_dir, mode, job_key)
+        logger.experiment  # noqa: B018  (starts the run now, inside the fallback's try)
+        return logger
+
+    logger = start_with_fallback(run_mode(cfg["logger"]), start)
+    if logger is None:
+        log.warning("running without W&B; the CSV log in %s has every metric", run_dir)
+    return logger
+
+
+def start_with_fallback(mode: str, start):
+    """`start(mode)`, and if that fails (no network), `start("offline")`; None when W&B cannot start at all."""
     for attempt in dict.fromkeys([mode, "offline"]):
         try:
-            logger = _wandb_logger(cfg, run_dir, attempt, job_key)
-            logger.experiment  # noqa: B018  (starts the run now, inside the try)
-            return logger
+            return start(attempt)
         except Exception as err:  # W&B must never fail a run
             log.warning("W&B could not start in %s mode (%s)", attempt, err)
             finish_wandb()
-    log.warning("running without W&B; the CSV log in %s has every metric", run_dir)
     return None
 
 
@@ -175,8 +185,6 @@ SUMMARY_PREFIXES = ("test/", "val/best")
 @never_fails
 def log_job_outputs(run, run_dir: Path, metrics: dict) -> None:
     """Summary scores and the tables, charts and histograms of the files the job wrote in `run_dir`."""
-    import wandb
-
     run_dir = Path(run_dir)
     summary = {k: v for k, v in metrics.items() if k.startswith(SUMMARY_PREFIXES) and is_number(v)}
     noise = metrics.get("noise", {}).get("rate")
@@ -197,8 +205,6 @@ def log_job_outputs(run, run_dir: Path, metrics: dict) -> None:
         **selection_tables(run_dir),
     }
     run.log({k: v for k, v in tables.items() if v is not None}, commit=True)
-    if (run_dir / "confusion_matrix.png").is_file():
-        run.log({"test/confusion_matrix_image": wandb.Image(str(run_dir / "confusion_matrix.png"))})
 
 
 def is_number(value) -> bool:
@@ -239,6 +245,8 @@ def prediction_charts(run_dir: Path) -> dict:
               for r in rows[:PREDICTION_ROWS]],
     )  # fmt: skip
     charts = {"test/predictions": table}
+    if (run_dir / "confusion_matrix.png").is_file():
+        charts["test/confusion_matrix_image"] = wandb.Image(str(run_dir / "confusion_matrix.png"))
     if rows and isinstance(rows[0]["gold"], str):  # classification: one label per example
         classes = sorted({r["gold"] for r in rows} | {r["predicted"] for r in rows if r["predicted"] is not None})
         invalid = "<invalid>"
@@ -327,24 +335,20 @@ def log_sweep_report(logger_cfg: dict, sweep_dir: Path, paths: dict) -> None:
     from atlantis.report.wandb import sweep_group_name
 
     group = logger_cfg.get("group") or sweep_group_name(sweep_dir)
-    mode = run_mode(logger_cfg)
     arguments = dict(project=logger_cfg["project"], entity=logger_cfg.get("entity"), group=group, job_type="report",
                      name=f"report-{group}", id=run_id(f"report:{group}"), resume="allow", dir=str(sweep_dir),
                      config={"sweep_dir": str(sweep_dir)}, reinit="finish_previous",
                      settings=quiet_settings())  # fmt: skip
-    for attempt in dict.fromkeys([mode, "offline"]):
-        try:
-            run = wandb.init(mode=attempt, **arguments)
-            break
-        except Exception as err:  # noqa: BLE001
-            log.warning("W&B: the report run could not start in %s mode (%s)", attempt, err)
-    else:
+    run = start_with_fallback(run_mode(logger_cfg), lambda mode: wandb.init(mode=mode, **arguments))
+    if run is None:
         return
-    frame = pd.read_csv(paths["csv"])
-    run.log({"report/table": wandb.Table(dataframe=frame.astype(object).where(frame.notna(), None))})
-    if Path(paths["plot"]).is_file():
-        run.log({"report/plot": wandb.Image(str(paths["plot"]))})
-    run.finish()
+    try:
+        frame = pd.read_csv(paths["csv"])
+        run.log({"report/table": wandb.Table(dataframe=frame.astype(object).where(frame.notna(), None))})
+        if Path(paths["plot"]).is_file():
+            run.log({"report/plot": wandb.Image(str(paths["plot"]))})
+    finally:
+        run.finish()
 
 
 def finish_wandb() -> None:
