@@ -96,7 +96,9 @@ def run(cfg: dict) -> Path:
     from atlantis.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 
     out = Path(cfg.get("ratio_study", {}).get("out") or Path(cfg["paths"]["output_dir"]) / "ratio_study")
-    report, rows = analyse(training_data(cfg))
+    data = training_data(cfg)
+    data.signals.score_reference_by_fold(reductions=("sum",), label_sets=True)  # each fold's model trains once
+    report, rows = analyse(data)
     setting = f"{cfg['model']['name']}, {cfg['noise_kind']['name']} noise {cfg['noise']}, seed {cfg['seed']}"
     report["setting"] = {"model": cfg["model"]["name"], "noise": cfg["noise"], "noise_kind": cfg["noise_kind"]["name"],
                          "seed": cfg["seed"], "reference": cfg.get("reference")}  # fmt: skip

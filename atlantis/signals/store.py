@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from atlantis.models.loading import build_model
-from atlantis.signals.cache import ArtifactCache, result_params
+from atlantis.signals.cache import ArtifactCache, cache_key, result_params
 from atlantis.signals.identity import model_identity
 from atlantis.signals.reference import REFERENCE_KINDS, crossfit_folds, finetune_small
 from atlantis.signals.scoring import embed_features, label_set_posterior, score_features, score_label_sets
@@ -165,8 +165,11 @@ class Signals:
         name = "reference" if fold is None else f"reference fold {fold}"
         return self.cache.get_or_create("references", spec, build, name)
 
-    def _per_model(self, role: str, compute: Callable[[object, list[dict], str], list]) -> list:
-        """compute(model, features, desc) for every feature, each scored by the model its role names."""
+    def _per_model(self, role: str, compute: Callable[[object, list[dict], str], list], fold_table=None) -> list:
+        """compute(model, features, desc) for every feature, each scored by the model its role names.
+
+        fold_table(fold, held_out, compute_fold), if given, returns a cross-fitted fold's held-out values (cached,
+        so a fold scored survives the loss of its checkpoint and a piece stopped in fold 2 keeps fold 1)."""
         features = self.encodings[role].features
         if role in BASE_ROLES:
             return compute(self._build(self.models[role], role), features, f"p_b {role}")
@@ -177,22 +180,40 @@ class Signals:
             model = self._build({"name_or_path": str(self._reference_dir(features, None))}, role)
             return compute(model, features, "p_r finetuned")
         out = [None] * len(features)
-        for fold, held_out in enumerate(crossfit_folds(len(features), self.reference.get("folds", 3), self.seed)):
-            held = set(held_out.tolist())
-            train = [f for i, f in enumerate(features) if i not in held]
-            model = self._build({"name_or_path": str(self._reference_dir(train, fold))}, role)
-            values = compute(model, [features[i] for i in held_out], f"p_r fold {fold}")
+        for fold, held_out in enumerate(self._folds()):
+            compute_fold = self._fold_scorer(role, compute, fold, held_out)
+            values = fold_table(fold, held_out, compute_fold) if fold_table else compute_fold()
             for i, v in zip(held_out.tolist(), values, strict=True):
                 out[i] = v
         return out
 
+    def _folds(self) -> list[np.ndarray]:
+        return crossfit_folds(len(self.ids), self.reference.get("folds", 3), self.seed)
+
+    def _fold_scorer(self, role: str, compute: Callable, fold: int, held_out: np.ndarray) -> Callable[[], list]:
+        features, held = self.encodings[role].features, set(held_out.tolist())
+
+        def compute_fold() -> list:
+            train = [f for i, f in enumerate(features) if i not in held]
+            model = self._build({"name_or_path": str(self._reference_dir(train, fold))}, role)
+            return compute(model, [features[i] for i in held_out], f"p_r fold {fold}")
+
+        return compute_fold
+
     # ---- the signals -----------------------------------------------------------------------------
+    def _fold_entry(self, kind: str, spec: dict, name: str, fold: int, held_out: np.ndarray, compute_fold) -> list:
+        fold_spec = {**spec, "fold": fold, "held_out": cache_key({"ids": [self.ids[i] for i in held_out.tolist()]})}
+        return self.cache.get_or_compute_json(f"{kind}_folds", fold_spec, compute_fold, f"{name} fold {fold}")
+
     def _table(self, kind: str, role: str, options: dict, score: Callable, name: str) -> np.ndarray:
         """score(model, features, desc) -> per-feature values, for every example under `role`, cached as JSON."""
         spec = {"data": self.data_key, "role": self.role_key(role), **options}
 
+        def fold_table(fold: int, held_out: np.ndarray, compute_fold) -> list:
+            return self._fold_entry(kind, spec, name, fold, held_out, compute_fold)
+
         def compute() -> dict:
-            return dict(zip(self.ids, self._per_model(role, score), strict=True))
+            return dict(zip(self.ids, self._per_model(role, score, fold_table), strict=True))
 
         table = self.cache.get_or_compute_json(kind, spec, compute, name)
         missing = [i for i in self.ids if i not in table]
@@ -200,30 +221,55 @@ class Signals:
             raise KeyError(f"cached {name} lacks {len(missing)} training ids, e.g. {missing[:5]}")
         return np.array([table[i] for i in self.ids], dtype=np.float64)
 
-    def sequence_logprobs(self, role: str, reduction: str = "sum") -> np.ndarray:
-        """[N] log p(y_i|x_i) under `role`: `sum`, `mean` (per token) or `label_set` (renormalised over labels)."""
-        if reduction == "label_set":
-            posterior = label_set_posterior(self.label_set_logprobs(role))
-            observed = [f["label_index"] for f in self.features]
-            return posterior[np.arange(len(observed)), observed]
+    def score_reference_by_fold(self, reductions: tuple[str, ...] = ("sum",), label_sets: bool = True) -> None:
+        """The cross-fitted reference's tables, fold-major: each fold's model trains once and scores every table
+        before the next fold trains, so a run stopped in a later fold keeps all of the earlier folds' tables (small
+        JSON entries, unlike the checkpoints). Other references: nothing to do (their tables come on request)."""
+        if self.reference.get("name") != "crossfit":
+            return
+        tables = [("scores", {"reduction": r}, self._sequence_scorer("reference", r), f"scores/reference/{r}")
+                  for r in reductions]  # fmt: skip
+        if label_sets:
+            encoding = self.encodings["reference"]
+            tables.append(("label_sets", {"labels": encoding.label_token_ids}, self._label_set_scorer("reference"),
+                           "label_sets/reference"))  # fmt: skip
+        for fold, held_out in enumerate(self._folds()):
+            for kind, options, score, name in tables:
+                spec = {"data": self.data_key, "role": self.role_key("reference"), **options}
+                self._fold_entry(
+                    kind, spec, name, fold, held_out, self._fold_scorer("reference", score, fold, held_out)
+                )
 
+    def _sequence_scorer(self, role: str, reduction: str) -> Callable:
         pad = self.encodings[role].tokenizer.pad_token_id
 
         def score(model, features, desc):
             return score_features(model, self.kind, features, pad, reduction, self.batch_size, desc).tolist()
 
-        return self._table("scores", role, {"reduction": reduction}, score, f"scores/{role}/{reduction}")
+        return score
 
-    def label_set_logprobs(self, role: str) -> np.ndarray:
-        """[N, C] sequence log-prob of every candidate label under `role` (crossfit: out of fold)."""
-
+    def _label_set_scorer(self, role: str) -> Callable:
         encoding = self.encodings[role]
         pad, labels = encoding.tokenizer.pad_token_id, encoding.label_token_ids
 
         def score(model, features, desc):
             return score_label_sets(model, self.kind, features, pad, labels, self.batch_size, desc).tolist()
 
-        return self._table("label_sets", role, {"labels": labels}, score, f"label_sets/{role}")
+        return score
+
+    def sequence_logprobs(self, role: str, reduction: str = "sum") -> np.ndarray:
+        """[N] log p(y_i|x_i) under `role`: `sum`, `mean` (per token) or `label_set` (renormalised over labels)."""
+        if reduction == "label_set":
+            posterior = label_set_posterior(self.label_set_logprobs(role))
+            observed = [f["label_index"] for f in self.features]
+            return posterior[np.arange(len(observed)), observed]
+        score = self._sequence_scorer(role, reduction)
+        return self._table("scores", role, {"reduction": reduction}, score, f"scores/{role}/{reduction}")
+
+    def label_set_logprobs(self, role: str) -> np.ndarray:
+        """[N, C] sequence log-prob of every candidate label under `role` (crossfit: out of fold)."""
+        labels = self.encodings[role].label_token_ids
+        return self._table("label_sets", role, {"labels": labels}, self._label_set_scorer(role), f"label_sets/{role}")
 
     def embeddings(self, role: str = "large", tokens: str = "target") -> list[np.ndarray]:
         """Per example, the LM head's inputs at its supervised positions ([m_i, d] float32)."""

@@ -1,5 +1,6 @@
 """A second job that needs a reference or a score table reuses it; a corrupt entry is rebuilt."""
 
+import numpy as np
 import pytest
 
 from atlantis.data.tokenization import target_ids
@@ -96,3 +97,42 @@ def test_a_computed_entry_leaves_the_random_streams_as_a_hit_does(tmp_path):
         assert cache.events[-1]["event"] == event
         draws[event] = next_draws()
     assert draws["computed"] == draws["hit"]
+
+
+def signals_for(cfg):
+    from atlantis.models.loading import load_tokenizer
+
+    tok = load_tokenizer("builtin")
+    dm = build_datamodule(cfg, tok)
+    dm.setup()
+    cands = [target_ids(tok, dm.builder, label) for label in dm.labels]
+    return build_signals(cfg, dm, tok, cands, build_method(cfg))
+
+
+def test_crossfit_folds_keep_their_scores_without_their_checkpoints(tmp_path):
+    """Fold-major scoring caches each fold's held-out tables: losing the checkpoints (a new machine) or stopping
+    in fold 2 costs no retraining of fold 1; the assembled tables equal those scored table by table."""
+    import shutil
+
+    cfg = job_config(tmp_path / "a", "crossfit")
+    cfg["reference"]["folds"] = 2
+    signals = signals_for(cfg)
+    signals.score_reference_by_fold(reductions=("sum",), label_sets=True)
+    trained = [(e["name"], e["event"]) for e in signals.cache.events if e["name"].startswith("reference fold")]
+    # each fold's model trains once and scores both tables before the next fold trains
+    assert trained == [("reference fold 0", "computed"), ("reference fold 0", "hit"),
+                       ("reference fold 1", "computed"), ("reference fold 1", "hit")]  # fmt: skip
+    shutil.rmtree(tmp_path / "a" / "references")
+    for entry in (tmp_path / "a" / "label_sets_folds").iterdir():
+        if '"fold": 1' in (entry / "manifest.json").read_text():
+            shutil.rmtree(entry)  # fold 1's label sets were not scored before the stop
+    signals = signals_for(cfg)
+    sums, label_sets = signals.sequence_logprobs("reference", "sum"), signals.label_set_logprobs("reference")
+    events = {e["name"]: e["event"] for e in signals.cache.events}
+    assert events["scores/reference/sum fold 0"] == events["label_sets/reference fold 0"] == "hit"
+    assert events["label_sets/reference fold 1"] == "computed" and events["reference fold 1"] == "computed"
+    assert "reference fold 0" not in events  # fold 0 was not retrained
+
+    fresh = signals_for(job_config(tmp_path / "b", "crossfit") | {"reference": cfg["reference"]})
+    np.testing.assert_allclose(sums, fresh.sequence_logprobs("reference", "sum"), rtol=1e-6)
+    np.testing.assert_allclose(label_sets, fresh.label_set_logprobs("reference"), rtol=1e-6)
