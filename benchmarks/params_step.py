@@ -2,7 +2,7 @@
 full / top-8 blocks / LoRA r=8 / sparse 1 % (SPEFT), and the same step in HF `Trainer` (the peer a user
 would pick instead; full and LoRA). Each variant runs in its own process so its peak memory is its own.
 
-    python -m benchmarks.params_step [--steps 10] [--batch-size 8]        (make bench-params)
+    python -m benchmarks.params_step [--steps 10] [--batch-size 8]
 
 Per variant: mean step time after warm-up (Lightning `StepTimer` resp. a `TrainerCallback`, both around
 forward + backward + clipping + AdamW step), peak resident memory of the process during training (the

@@ -28,7 +28,7 @@ def job_config(*overrides: str) -> dict:
 
 
 def learning_seeds() -> list[int]:
-    """Seeds a learning test runs with: 0 by default; `make test-seeds` runs 0-4 to see the spread."""
+    """Seeds a learning test runs with: 0 by default; ATLANTIS_LEARNING_SEEDS=0,1,2,3,4 (docs/testing.md) to see the spread."""
     return [int(s) for s in os.environ.get("ATLANTIS_LEARNING_SEEDS", "0").split(",")]
 
 

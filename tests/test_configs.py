@@ -96,7 +96,7 @@ def test_every_baseline_recipe_composes_to_its_method(baseline):
 
 
 def test_jobs_that_differ_in_their_selection_get_their_own_folder_name():
-    # make study-cpu-extended runs SFT on all, on FisherSFT's and on a random quarter one line after another
+    # bash sweeps/study_cpu.sh extended runs SFT on all, on FisherSFT's and on a random quarter one line after another
     # into one sweep folder: with one name (and the same job number) the last one's outputs replaced the others'
     names = {
         select: compose_job(REPO / "conf", overrides=["experiment=demo", f"method/select={select}"]).run_name

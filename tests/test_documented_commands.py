@@ -1,14 +1,17 @@
-"""Every `python run.py ...` line in README.md and docs/**/*.md composes: a renamed key fails here, not a reader.
+"""Every `python run.py ...` line in README.md and docs/**/*.md, and every one the study scripts (sweeps/*.sh) run,
+composes: a renamed key fails here, not a reader.
 
 Each line is parsed as the shell would (continuations joined, comments and env assignments dropped), a sweep is
 reduced to its first value, `<placeholder>`s become a plain word, and Hydra composes the result (the config a
-`--cfg job` would print). Lines abbreviated with `...` are skipped.
+`--cfg job` would print). Lines abbreviated with `...` are skipped. The scripts print their commands under DRY_RUN=1.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -51,11 +54,33 @@ def first_values(overrides: list[str]) -> list[str]:
     return out
 
 
-COMMANDS = documented_commands()
+# Each study script and its parts (the `usage` line lists them); `all` repeats the others.
+SCRIPT_PARTS = re.compile(r"^\s*\*\) usage (?P<parts>[a-z0-9_ ]+?)\s*;;", re.M)
+
+
+def script_commands() -> list[tuple[str, str]]:
+    found = []
+    for script in sorted((REPO / "sweeps").glob("*.sh")):
+        usage = SCRIPT_PARTS.search(script.read_text())
+        if usage is None:
+            continue
+        for part in usage["parts"].split():
+            env = dict(os.environ, DRY_RUN="1")
+            out = subprocess.run(["bash", str(script), part], env=env, capture_output=True, text=True, check=True)
+            for line in out.stdout.splitlines():
+                if " run.py " in line:
+                    args = line.split(" run.py ", 1)[1]
+                    found.append((f"{script.relative_to(REPO)} {part}: python run.py {args}", args))
+    return found
+
+
+COMMANDS = documented_commands() + script_commands()
 
 
 def test_the_docs_have_commands_to_check():
     assert len(COMMANDS) > 20  # the collector finds them (a broken regex would pass every line vacuously)
+    scripts = {where.split(" ", 1)[0] for where, _ in script_commands()}
+    assert {"sweeps/study_cpu.sh", "sweeps/study_ratio.sh", "sweeps/ade_redocred.sh"} <= scripts
 
 
 @pytest.mark.parametrize("where,args", COMMANDS, ids=[c[0][:90] for c in COMMANDS])

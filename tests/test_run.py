@@ -38,7 +38,7 @@ def test_run_writes_its_outputs(demo_run):
     for key in ("test/f1_official", "test/f1_macro", "test/f1_micro", "test/invalid_rate", "val/best_f1"):
         assert isinstance(metrics[key], float), key
     print(f"learning demo run {demo_run.name}: test f1_macro {metrics['test/f1_macro']:.3f}")
-    # 5 balanced classes: chance is 0.2. `make test-seeds` (seeds 0-4, noise 0.2, causal): 1.000 for every seed.
+    # 5 balanced classes: chance is 0.2. Over seeds 0-4 (docs/testing.md; noise 0.2, causal): 1.000 for every seed.
     assert metrics["test/f1_macro"] > 0.5
     predictions = [json.loads(line) for line in (demo_run / "predictions.jsonl").read_text().splitlines()]
     assert len(predictions) == 60

@@ -67,7 +67,7 @@ def test_tiny_model_learns_the_synthetic_task(kind, seed):
     records = module.eval_records["val"]
     accuracy = sum(r["pred"] == r["gold"] for r in records) / len(records)
     print(f"learning {kind} seed {seed}: accuracy {accuracy_before:.3f} -> {accuracy:.3f}")
-    # `make test-seeds` (seeds 0-4, 2026-11-27, torch 2.13.0 / transformers 5.24.0): 1.000 for every seed and
+    # Over seeds 0-4 (docs/testing.md, 2026-11-27, torch 2.13.0 / transformers 5.24.0): 1.000 for every seed and
     # both kinds, from 0.200 before training; 5 epochs at 3e-3 had spread seq2seq over 0.40-0.90.
     assert accuracy >= 0.9 > accuracy_before + 0.2
 
