@@ -88,6 +88,8 @@ def test_every_baseline_recipe_composes_to_its_method(baseline):
         "atlantis_crossfit_tempered4": "atlantis_tempered4",
         "ref_only_crossfit": "ref_only",
         "ratio_only_crossfit": "ratio_only",
+        "cleanlab_trusted": "cleanlab",  # reference=trusted
+        "atlantis_trusted": "atlantis",
     }
     assert cfg["method"]["name"] == names.get(baseline, baseline)
     frozen = cfg["method"]["params"]["_target_"].endswith("Frozen")

@@ -145,7 +145,8 @@ class RelationDataModule(L.LightningDataModule):
         if self.features:
             return
         label_to_index = {label: i for i, label in enumerate(self.labels)}
-        for name in ("train", "validation", "test"):
+        trusted = ("trusted",) if self.splits.trusted else ()  # a trusted seed's own encoding (its reference)
+        for name in ("train", "validation", "test", *trusted):
             examples = self.splits.split(name)
             encoded = encode_examples(examples, self.tokenizer, self.builder, self.max_length, self.max_target_length)
             by_id = {e.id: e for e in examples}

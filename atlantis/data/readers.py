@@ -33,9 +33,13 @@ class DatasetSplits:
     # "classification": the label is one of `labels`; "extraction": the label is the text of the sentence's
     # relations (atlantis.eval.extraction), generated and parsed, and `labels` is empty.
     task: str = "classification"
+    # gold-labelled examples held out of the noisy training set (trusted.per_class; atlantis.data.trusted): they
+    # feed a trusted reference and, under trusted.use=union, train beside the noisy ones (they are in `train` too)
+    trusted: list[RelationExample] = field(default_factory=list)
 
     def split(self, name: str) -> list[RelationExample]:
-        return {"train": self.train, "validation": self.validation, "test": self.test}[name]
+        splits = {"train": self.train, "validation": self.validation, "test": self.test, "trusted": self.trusted}
+        return splits[name]
 
     def check_not_empty(self) -> DatasetSplits:
         for split_name in ("train", "validation", "test"):

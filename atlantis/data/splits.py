@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -9,6 +10,9 @@ import numpy as np
 from atlantis.data.examples import RelationExample
 from atlantis.data.noise import check_rate, inject_noise
 from atlantis.data.readers import DatasetReader, DatasetSplits
+from atlantis.data.trusted import check_disjoint, check_use, combine, draw_trusted
+
+log = logging.getLogger(__name__)
 
 
 def subsample(examples: Sequence[RelationExample], n: int | None, seed: int) -> list[RelationExample]:
@@ -30,16 +34,26 @@ def build_splits(
     max_val_examples: int | None = None,
     max_test_examples: int | None = None,
     noise_options: dict | None = None,
+    trusted_per_class: int = 0,
+    trusted_use: str = "union",
 ) -> DatasetSplits:
-    """Load, subsample and corrupt: the examples a job trains, selects and tests on."""
+    """Load, subsample and corrupt: the examples a job trains, selects and tests on.
+
+    trusted_per_class: k gold-labelled examples per class, drawn (seed + 3) before any noise from the training
+    examples the subsample left out (else out of the training set); `trusted_use` says whether they train beside
+    the noisy ones (union), not at all (none) or alone (only)."""
     check_rate(noise_rate)
+    check_use(trusted_use)
     splits = reader.load(seed).check_not_empty()
     if splits.task == "extraction" and noise_rate:
         raise ValueError(
             f"dataset {splits.name!r} is framed as end-to-end extraction, which has no label-noise kind: "
             "set noise=0, or use the classifier framing to inject noise"
         )
-    splits.train = subsample(splits.train, max_train_examples, seed)
+    pool = splits.train
+    splits.train = subsample(pool, max_train_examples, seed)
+    if trusted_per_class:
+        draw_trusted_split(splits, pool, trusted_per_class, trusted_use, seed + 3)
     splits.validation = subsample(splits.validation, max_val_examples, seed + 1)
     splits.test = subsample(splits.test, max_test_examples, seed + 2)
     noise_seed = seed if noise_seed is None else noise_seed
@@ -50,9 +64,30 @@ def build_splits(
     if noise_kind == "incomplete":  # missing labels turn into the dataset's negative label
         options.setdefault("negative", splits.negative_label)
     splits.train = inject_noise(splits.train, noise_rate, noise_kind, splits.labels, noise_seed, **options)
+    if trusted_per_class:  # the gold seed joins (or replaces) the corrupted set: no noise ever touches it
+        splits.train = combine(splits.train, splits.trusted, trusted_use)
     if not clean_validation:
         # A different stream so validation noise does not mirror the train positions.
         splits.validation = inject_noise(
             splits.validation, noise_rate, noise_kind, splits.labels, noise_seed + 10_007, **options
         )
     return splits
+
+
+def draw_trusted_split(splits: DatasetSplits, pool, per_class: int, use: str, seed: int) -> None:
+    """Set `splits.trusted` (and take it out of the training set when it was drawn from it); record it in info."""
+    if splits.task == "extraction":
+        raise ValueError(f"dataset {splits.name!r} is end-to-end extraction: a trusted seed needs classes")
+    chosen = {e.id for e in splits.train}
+    outside = [e for e in pool if e.id not in chosen]
+    source = "outside_train_subsample" if outside else "train"
+    trusted, shortfall = draw_trusted(outside or splits.train, splits.labels, per_class, seed)
+    if not outside:
+        taken = {e.id for e in trusted}
+        splits.train = [e for e in splits.train if e.id not in taken]
+    check_disjoint(trusted, train=splits.train, validation=splits.validation, test=splits.test)
+    if shortfall:
+        log.warning("trusted seed: %d classes have fewer than %d examples: %s", len(shortfall), per_class, shortfall)
+    splits.trusted = trusted
+    splits.info["trusted"] = {"per_class": per_class, "use": use, "n": len(trusted), "shortfall": shortfall,
+                              "from": source, "ids": [e.id for e in trusted]}  # fmt: skip

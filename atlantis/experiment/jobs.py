@@ -34,6 +34,8 @@ def job_settings(cfg: dict) -> dict:
     """Everything that decides a job's result (the resolved config less what only changes how it runs)."""
     kept = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
     kept["trainer"] = {k: v for k, v in cfg["trainer"].items() if k not in RUNTIME_TRAINER_KEYS}
+    if not (kept.get("trusted") or {}).get("per_class"):
+        kept.pop("trusted", None)  # no trusted seed: the jobs (and keys) of before it existed
     if "noise_kind" in kept:
         kept["noise_kind"] = with_file_digests(kept["noise_kind"])
     if isinstance(kept.get("method", {}).get("params"), dict):

@@ -179,7 +179,8 @@ def build_training_data(cfg: dict, method: Method):
     small = small_role_encoding(cfg, datamodule)
     signals = build_signals(cfg, datamodule, tokenizer, label_token_ids, method, small)
     examples = datamodule.examples("train")
-    data = TrainingData(datamodule.features["train"], examples, datamodule.labels, signals, cfg["seed"])
+    trusted = datamodule.features.get("trusted", [])
+    data = TrainingData(datamodule.features["train"], examples, datamodule.labels, signals, cfg["seed"], trusted)
     return tokenizer, datamodule, label_token_ids, data
 
 
@@ -246,7 +247,7 @@ def small_role_encoding(cfg: dict, datamodule: RelationDataModule) -> RoleEncodi
     features = [own[i] for i in keep]
     label_ids = [target_ids(tokenizer, other.builder, label) for label in other.labels]
     identity = tokenizer_identity(name, cfg["paths"]["cache_dir"])
-    return RoleEncoding(features, tokenizer, label_ids, other.collator, identity)
+    return RoleEncoding(features, tokenizer, label_ids, other.collator, identity, other.features.get("trusted", []))
 
 
 def build_dataset_splits(cfg: dict):
@@ -259,8 +260,17 @@ def build_dataset_splits(cfg: dict):
         seed=cfg["seed"],
         clean_validation=cfg["clean_validation"],
         noise_options={k: v for k, v in cfg["noise_kind"].items() if k != "name"},
+        **trusted_settings(cfg),
         **{k: data.get(k) for k in ("max_train_examples", "max_val_examples", "max_test_examples")},
     )
+
+
+def trusted_settings(cfg: dict) -> dict:
+    """build_splits' trusted-seed arguments; {} without a trusted seed (per_class 0), so old jobs keep their keys."""
+    trusted = cfg.get("trusted") or {}
+    if not trusted.get("per_class"):
+        return {}
+    return {"trusted_per_class": int(trusted["per_class"]), "trusted_use": trusted.get("use", "union")}
 
 
 def build_datamodule(cfg: dict, tokenizer, splits=None) -> RelationDataModule:
@@ -297,6 +307,7 @@ def signals_data_key(cfg: dict) -> dict:
         "prompt": cfg["prompt"],
         "tokenizer": tokenizer_identity(role_tokenizer(cfg["model"], "large"), cfg["paths"]["cache_dir"]),
         "kind": cfg["model"]["kind"],
+        **({"trusted": trusted} if (trusted := trusted_settings(cfg)) else {}),
     }
 
 
@@ -339,6 +350,7 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         device=job_device(train_cfg.get("accelerator", "auto")),
         tokenizer_identity=tokenizer_identity(role_tokenizer(cfg["model"], "large"), cfg["paths"]["cache_dir"]),
         small_encoding=small,
+        trusted_features=datamodule.features.get("trusted", []),
     )
 
 
@@ -396,29 +408,37 @@ def build_loggers(cfg: dict, run_dir: Path, job_key: str) -> list:
 
 def weight_report(job: Job) -> dict:
     """The fixed weights' diagnostics (AUROC against the corrupted labels, ESS, mass per class), and cleanlab's
-    against them when the weights used an out-of-fold reference."""
+    against them when the weights used an out-of-fold reference. Judged on the weakly labelled examples only: a
+    trusted seed's gold examples (trusted.use=union) are clean by construction, and a trusted reference saw them."""
     data, weight_set = job.data, job.weight_set
-    w = [weight_set.weights[f["id"]] for f in data.features]
-    report = weight_diagnostics(w, [e.label for e in data.examples], [e.is_noisy for e in data.examples])
+    trusted = set((job.datamodule.splits.info.get("trusted") or {}).get("ids", ()))
+    weak = np.array([f["id"] not in trusted for f in data.features], dtype=bool)
+    w = [weight_set.weights[f["id"]] for f, keep in zip(data.features, weak, strict=True) if keep]
+    examples = [e for e, keep in zip(data.examples, weak, strict=True) if keep]
+    report = weight_diagnostics(w, [e.label for e in examples], [e.is_noisy for e in examples])
+    if trusted:
+        report["n_trusted_excluded"] = int((~weak).sum())
     report["cache"] = data.signals.cache.events
     auroc = report["auroc_clean_vs_noisy"]
     log.info("weights: AUROC clean-vs-noisy %s, ESS %.0f/%d", "-" if auroc is None else f"{auroc:.3f}", report["ess"],
              report["n"])  # fmt: skip
     if job.cfg.get("compare_cleanlab") and "reference" in weight_set.scores and data.signals.reference_out_of_fold:
-        report["detector"] = detector(data, weight_set)
+        report["detector"] = detector(data, weight_set, weak)
     return report
 
 
-def detector(data: TrainingData, weight_set: WeightSet) -> dict | None:
-    """Confident learning on the cross-fitted reference against the ATLANTIS weights, both judged on the known
-    corrupted labels; None when no label is corrupted."""
-    noisy = np.array([e.is_noisy for e in data.examples], dtype=bool)
+def detector(data: TrainingData, weight_set: WeightSet, judged: np.ndarray | None = None) -> dict | None:
+    """Confident learning on the out-of-fold reference against the ATLANTIS weights, both judged on the known
+    corrupted labels of the `judged` examples (a mask over data.features; all by default); None when no label is
+    corrupted."""
+    judged = np.ones(len(data.features), dtype=bool) if judged is None else judged
+    noisy = np.array([e.is_noisy for e in data.examples], dtype=bool)[judged]
     if not noisy.any():
         return None
-    labels = np.array([f["label_index"] for f in data.features])
-    weights = np.array([weight_set.weights[f["id"]] for f in data.features])
-    clean = np.array([data.labels.index(e.clean_label) for e in data.examples])
-    report = detector_report(labels, out_of_fold_probs(data), noisy, weights=weights, clean_labels=clean)
+    labels = np.array([f["label_index"] for f in data.features])[judged]
+    weights = np.array([weight_set.weights[f["id"]] for f in data.features])[judged]
+    clean = np.array([data.labels.index(e.clean_label) for e in data.examples])[judged]
+    report = detector_report(labels, out_of_fold_probs(data)[judged], noisy, weights=weights, clean_labels=clean)
     log.info(
         "noise detectors, AUROC clean vs corrupted: cleanlab %.3f, ATLANTIS weights %.3f",
         report["cleanlab"]["auroc_clean_vs_noisy"],
@@ -512,6 +532,8 @@ def job_metrics(job: Job) -> dict:
             "settings": job.settings,  # the report's row key: every setting that tells two jobs apart
         }
     )
+    if trusted := job.datamodule.splits.info.get("trusted"):
+        metrics["trusted"] = trusted  # k, use, where it was drawn from and its example ids
     if job.reports["step_weighting"]:
         metrics["train/step_weighting"] = job.reports["step_weighting"]
     metrics.update(dataset_metrics(job))

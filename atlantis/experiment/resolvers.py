@@ -20,9 +20,10 @@ def job_name(*, _root_) -> str:
     plan = planned_fallback(_root_)
     method = str(_root_.method.name)
     selection = selection_tag(OmegaConf.select(_root_, "method.select"), method)
+    trusted = trusted_tag(OmegaConf.select(_root_, "trusted"))
     return "-".join(
         [shown_name("dataset", _root_, plan), shown_name("model", _root_, plan), method]
-        + ([selection] if selection else [])
+        + [tag for tag in (selection, trusted) if tag]
         + [f"noise{_root_.noise}", f"seed{_root_.seed}"]
     )
 
@@ -39,6 +40,16 @@ def selection_tag(select, method: str) -> str | None:
         return None
     budget = OmegaConf.select(select, "budget")
     return f"{kind}{budget}" if budget is not None else kind
+
+
+def trusted_tag(trusted) -> str | None:
+    """`trusted10` (k = 10 per class, training on noisy and trusted), `trusted10none` / `trusted10only` for the
+    other uses; None without a trusted seed."""
+    per_class = OmegaConf.select(trusted, "per_class") if trusted is not None else None
+    if not per_class:
+        return None
+    use = OmegaConf.select(trusted, "use") or "union"
+    return f"trusted{per_class}" + ("" if use == "union" else use)
 
 
 def sweep_group() -> str | None:

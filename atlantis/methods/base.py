@@ -54,11 +54,19 @@ class Weights(ABC):  # noqa: B024 (every hook has a default: a weighting overrid
         return {}
 
     def step_weight(
-        self, nll: torch.Tensor, n_targets: torch.Tensor, batch: dict, *, epoch: float = 0.0, max_epochs: int = 1
+        self,
+        nll: torch.Tensor,
+        n_targets: torch.Tensor,
+        batch: dict,
+        *,
+        epoch: float = 0.0,
+        max_epochs: int = 1,
+        module: RelationLM | None = None,
     ) -> torch.Tensor | None:
         """A factor [B] per example of this step, multiplied into the fixed weights; None: no per-step factor.
 
-        nll: mean target NLL per example (detached), n_targets: target tokens per example, epoch: fractional.
+        nll: mean target NLL per example (detached), n_targets: target tokens per example, epoch: fractional,
+        module: the model being trained (a rule that needs its gradients: L2RW's meta-gradient).
         A rule over the whole batch must see the global batch under DDP (atlantis.utils.distributed.gather_batch).
         """
         return None

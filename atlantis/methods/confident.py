@@ -25,15 +25,17 @@ FILTERS = (
 
 
 def out_of_fold_probs(data) -> np.ndarray:
-    """[N, C] p(label | x) of the training examples under the cross-fitted reference; rows sum to 1.
+    """[N, C] p(label | x) of the training examples under a reference that never trained on their noisy labels
+    (crossfit: each fold held out; trusted: trained on the gold seed only); rows sum to 1.
 
     Confident learning needs out-of-sample probabilities: a reference that saw an example's (noisy) label
-    would have memorised it, so anything but `reference=crossfit` is refused.
+    would have memorised it, so a reference that trained on the noisy labels is refused.
     """
-    name = (data.signals.reference or {}).get("name")
-    if name != "crossfit":
+    if not data.signals.reference_out_of_fold:
+        name = (data.signals.reference or {}).get("name")
         raise ValueError(
-            f"confident learning needs out-of-fold probabilities: set reference=crossfit (this job's is {name!r})"
+            "confident learning needs out-of-fold probabilities: set reference=crossfit, or reference=trusted with "
+            f"a trusted seed (this job's is {name!r})"
         )
     log_probs = label_set_posterior(data.signals.label_set_logprobs("reference"))[data.signal_positions()]
     return np.exp(log_probs)

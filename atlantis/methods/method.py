@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,6 +45,12 @@ class TrainingData:
     labels: list[str]
     signals: object
     seed: int
+    # the trusted seed's features in the trained model's encoding (trusted.per_class; empty without one), for the
+    # slots that use gold labels beside the weak ones (L2RW's meta batches, GLC's corruption estimate)
+    trusted: list[dict] = field(default_factory=list)
+
+    def trusted_ids(self) -> set[str]:
+        return {f["id"] for f in self.trusted}
 
     def signal_positions(self) -> np.ndarray:
         where = {example_id: i for i, example_id in enumerate(self.signals.ids)}
@@ -53,4 +59,5 @@ class TrainingData:
     def subset(self, ids: list[str]) -> TrainingData:
         keep = set(ids)
         pairs = [(f, e) for f, e in zip(self.features, self.examples, strict=True) if f["id"] in keep]
-        return TrainingData([f for f, _ in pairs], [e for _, e in pairs], self.labels, self.signals, self.seed)
+        features, examples = [f for f, _ in pairs], [e for _, e in pairs]
+        return TrainingData(features, examples, self.labels, self.signals, self.seed, self.trusted)

@@ -106,7 +106,7 @@ class SmallLossWeights(Weights):
         ramp = min(epoch / gradual, 1.0) if gradual > 0 else 1.0
         return 1.0 - self.forget_rate * ramp**self.exponent
 
-    def step_weight(self, nll, n_targets, batch, *, epoch: float = 0.0, max_epochs: int = 10) -> torch.Tensor:
+    def step_weight(self, nll, n_targets, batch, *, epoch: float = 0.0, max_epochs: int = 10, **_) -> torch.Tensor:
         # Under DDP the rule ranks the whole global batch, as one process would, and keeps this rank's share; a
         # padding row (a share left empty) ranks last and counts for nothing.
         sequence_loss = (nll * n_targets).masked_fill(padding_rows(batch, nll), float("inf"))  # Co-teaching's loss

@@ -146,7 +146,9 @@ class RelationLM(L.LightningModule):
         """[B] the batch's fixed weights times the weights slot's per-step factor (and what that factor did to
         the corrupted examples, counted per epoch)."""
         max_epochs = self.trainer.max_epochs if self._trainer is not None else 1  # no Trainer: a notebook's step
-        factor = self.weights.step_weight(nll.detach(), n_targets, batch, epoch=self.progress, max_epochs=max_epochs)
+        factor = self.weights.step_weight(
+            nll.detach(), n_targets, batch, epoch=self.progress, max_epochs=max_epochs, module=self
+        )
         if factor is None:
             return batch["weight"]
         real = ~batch["padding"].to(factor.device)

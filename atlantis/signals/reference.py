@@ -1,5 +1,6 @@
-"""The reference model p_r: the small base fine-tuned on the training set, a named checkpoint, or k-fold
-cross-fitted models (each example scored by a model that never saw it)."""
+"""The reference model p_r: the small base fine-tuned on the training set, a named checkpoint, k-fold
+cross-fitted models (each example scored by a model that never saw it), or the small base fine-tuned on a
+trusted seed of gold labels (atlantis.data.trusted)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from atlantis.data.datamodule import FeatureDataset
 from atlantis.models.trainer import make_trainer
 
 log = logging.getLogger(__name__)
-REFERENCE_KINDS = ("finetune", "pretrained", "crossfit")
+REFERENCE_KINDS = ("finetune", "pretrained", "crossfit", "trusted")
 
 
 def finetune_small(make_module: Callable, features: list[dict], collate, settings: dict, seed: int = 0):

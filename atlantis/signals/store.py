@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class RoleEncoding:
     label_token_ids: list[list[int]]
     collate: Callable
     identity: object = None
+    trusted: list[dict] = field(default_factory=list)  # the trusted seed in this encoding (reference=trusted)
 
 
 def reference_training_key(training: dict) -> dict:
@@ -76,13 +77,14 @@ class Signals:
         device: torch.device | str | None = None,
         tokenizer_identity=None,
         small_encoding: RoleEncoding | None = None,
+        trusted_features: list[dict] | None = None,
     ):
         self.features = features
         self.ids = [f["id"] for f in features]
         self.kind = kind
         # Each role scores its own encoding of the same prompt and target text: the large base the trained
         # model's; the small base and the reference (the small model fine-tuned) the small tokenizer's.
-        large = RoleEncoding(features, tokenizer, label_token_ids, collate, tokenizer_identity)
+        large = RoleEncoding(features, tokenizer, label_token_ids, collate, tokenizer_identity, trusted_features or [])
         small = small_encoding or large
         if [f["id"] for f in small.features] != self.ids:
             raise ValueError("the small role's encoding must hold the same training examples, in the same order")
@@ -100,8 +102,10 @@ class Signals:
 
     @property
     def reference_out_of_fold(self) -> bool:
-        """Whether every example's reference score comes from a model that never saw it (crossfit)."""
-        return self.reference.get("name") == "crossfit"
+        """Whether the reference's scores come from models that never saw the examples' (noisy) labels: crossfit
+        (each fold held out), trusted (trained on the gold seed; under trusted.use=union it saw the trusted ones,
+        whose labels are gold)."""
+        return self.reference.get("name") in ("crossfit", "trusted")
 
     def check_comparable(self, roles, reduction: str) -> None:
         """Refuse per-token means across tokenizers: a token of one vocabulary is not a token of another, so
@@ -179,6 +183,9 @@ class Signals:
         if name == "finetune":
             model = self._build({"name_or_path": str(self._reference_dir(features, None))}, role)
             return compute(model, features, "p_r finetuned")
+        if name == "trusted":
+            model = self._build({"name_or_path": str(self._reference_dir(self._trusted_features(), None))}, role)
+            return compute(model, features, "p_r trusted")
         out = [None] * len(features)
         for fold, held_out in enumerate(self._folds()):
             compute_fold = self._fold_scorer(role, compute, fold, held_out)
@@ -186,6 +193,15 @@ class Signals:
             for i, v in zip(held_out.tolist(), values, strict=True):
                 out[i] = v
         return out
+
+    def _trusted_features(self) -> list[dict]:
+        trusted = self.encodings["reference"].trusted
+        if not trusted:
+            raise ValueError(
+                "this job has no trusted seed (reference=trusted, GLC and L2RW use one): set trusted.per_class=k "
+                "(k gold-labelled examples per class, drawn before noise)"
+            )
+        return trusted
 
     def _folds(self) -> list[np.ndarray]:
         return crossfit_folds(len(self.ids), self.reference.get("folds", 3), self.seed)
@@ -270,6 +286,36 @@ class Signals:
         """[N, C] sequence log-prob of every candidate label under `role` (crossfit: out of fold)."""
         labels = self.encodings[role].label_token_ids
         return self._table("label_sets", role, {"labels": labels}, self._label_set_scorer(role), f"label_sets/{role}")
+
+    def trusted_label_sets_from_weak_model(self) -> dict[str, list[float]]:
+        """By trusted example id, every candidate label's log-prob [C] under the small base fine-tuned on the weak
+        examples only, as the reference trains (GLC's model of the noise)."""
+        encoding = self.encodings["reference"]
+        trusted = self._trusted_features()
+        trusted_ids = [f["id"] for f in trusted]
+        weak = [f for f in encoding.features if f["id"] not in set(trusted_ids)]
+        role = {
+            "weak_label_model": "small base fine-tuned on the weak examples",
+            "small": model_identity(self.models["small"], self.cache.root),
+            "training": reference_training_key(self.reference_training),
+            "tokenizer": encoding.identity,
+        }
+        spec = {"data": self.data_key, "role": role}
+
+        def build(tmp: Path) -> None:
+            model = finetune_small(
+                self.make_reference_module, weak, encoding.collate, self.reference_training, self.seed
+            )
+            model.save_pretrained(tmp)
+
+        def compute() -> dict:
+            path = self.cache.get_or_create("references", spec, build, "weak-label model")
+            model = self._build({"name_or_path": str(path)}, "reference")
+            values = self._label_set_scorer("reference")(model, trusted, "trusted seed, weak-label model")
+            return dict(zip(trusted_ids, values, strict=True))
+
+        options = {"scored": "trusted", "labels": encoding.label_token_ids}
+        return self.cache.get_or_compute_json("label_sets", {**spec, **options}, compute, "label_sets/weak→trusted")
 
     def embeddings(self, role: str = "large", tokens: str = "target") -> list[np.ndarray]:
         """Per example, the LM head's inputs at its supervised positions ([m_i, d] float32)."""

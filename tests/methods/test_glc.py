@@ -1,0 +1,56 @@
+"""GLC: the corruption matrix a trusted seed estimates, and the loss trained through it."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from atlantis.methods.glc import corruption_matrix, glc_example_loss
+from tests.methods.test_compose import run_tiny
+
+TRUE_CORRUPTION = np.array([[0.6, 0.3, 0.1], [0.1, 0.7, 0.2], [0.25, 0.25, 0.5]])  # p(weak j | true i)
+
+
+def test_the_estimate_recovers_a_known_corruption_matrix():
+    """Three separable classes, weak labels drawn from a known matrix; a softmax classifier trained on the weak
+    labels, run on a trusted seed, gives that matrix back."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 4.0], [4.0, -2.0], [-4.0, -2.0]])
+    true = rng.integers(0, 3, 6000)
+    x = centres[true] + rng.normal(scale=0.5, size=(6000, 2))
+    weak = np.array([rng.choice(3, p=TRUE_CORRUPTION[y]) for y in true])
+    features, targets = torch.tensor(x, dtype=torch.float32), torch.tensor(weak)
+    layer = torch.nn.Linear(2, 3)
+    optimiser = torch.optim.Adam(layer.parameters(), lr=0.05)
+    for _ in range(400):
+        optimiser.zero_grad()
+        F.cross_entropy(layer(features), targets).backward()
+        optimiser.step()
+    trusted_x = centres[np.repeat([0, 1, 2], 200)] + rng.normal(scale=0.5, size=(600, 2))
+    with torch.no_grad():
+        probs = torch.softmax(layer(torch.tensor(trusted_x, dtype=torch.float32)), dim=1).numpy()
+    estimate = corruption_matrix(probs, np.repeat([0, 1, 2], 200), 3)
+    assert np.abs(estimate - TRUE_CORRUPTION).max() < 0.05
+    assert np.allclose(estimate.sum(axis=1), 1.0)
+
+
+def test_a_class_without_trusted_examples_keeps_its_labels():
+    estimate = corruption_matrix(np.array([[0.2, 0.8, 0.0]]), np.array([1]), 3)
+    assert estimate.tolist() == [[1, 0, 0], [0.2, 0.8, 0.0], [0, 0, 1]]
+
+
+def test_the_corrected_loss_by_hand_and_cross_entropy_without_noise():
+    scores = torch.tensor([[1.0, 0.0, -1.0], [0.5, 2.0, 0.0]])
+    observed, corruption = torch.tensor([1, 1]), torch.tensor(TRUE_CORRUPTION, dtype=torch.float32)
+    loss = glc_example_loss(scores, observed, torch.tensor([False, True]), corruption)
+    p = torch.softmax(scores, dim=1)
+    assert loss[0].item() == pytest.approx(-np.log(float(p[0] @ corruption[:, 1])), rel=1e-5)  # weak: corrected
+    assert loss[1].item() == pytest.approx(F.cross_entropy(scores[1:], observed[1:]).item(), rel=1e-5)  # trusted
+    plain = glc_example_loss(scores, observed, torch.tensor([False, False]), torch.eye(3))
+    assert plain.tolist() == pytest.approx(F.cross_entropy(scores, observed, reduction="none").tolist(), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["glc", "l2rw"])
+def test_without_a_trusted_seed_glc_and_l2rw_say_what_to_set(tmp_path, method):
+    with pytest.raises(ValueError, match="set trusted.per_class=k"):
+        run_tiny(tmp_path, f"method={method}", "noise=0.5")
