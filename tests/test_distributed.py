@@ -35,6 +35,7 @@ def metrics(folder) -> dict:
     return json.loads((folder / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_two_process_job_scores_every_test_example_once_and_matches_one_process(tmp_path):
     ddp = ["strategy=ddp", "trainer.devices=2", "noise=0.2", "method=atlantis"]
     run(tmp_path, "two", *ddp)
@@ -62,6 +63,7 @@ def test_a_two_process_job_scores_every_test_example_once_and_matches_one_proces
     assert outputs.count("metrics.json") == 1 and "weights.jsonl" in outputs
 
 
+@pytest.mark.slow
 def test_evaluating_a_model_on_one_and_on_two_processes_gives_identical_metrics(tmp_path):
     zero_shot = ["method=zero_shot", "noise=0.0"]  # no training: only the evaluation is distributed
     run(tmp_path, "two", *zero_shot, "strategy=ddp", "trainer.devices=2")
@@ -73,6 +75,7 @@ def test_evaluating_a_model_on_one_and_on_two_processes_gives_identical_metrics(
     assert read[0] == read[1]  # the same predictions, in the test split's order
 
 
+@pytest.mark.slow
 def test_a_two_job_ddp_multirun_runs_once(tmp_path):
     result = run(
         tmp_path, "sweep", "strategy=ddp", "trainer.devices=2", "noise=0.2,0.5", "method=small_loss",

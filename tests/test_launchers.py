@@ -90,13 +90,8 @@ def test_multi_gpu_slurm_job_asks_for_one_task_per_gpu_under_srun(tmp_path, monk
     assert "\nsrun " in script  # Lightning's SLURMEnvironment reads the ranks srun sets (SLURM_PROCID, ...)
 
 
-@pytest.mark.parametrize(
-    "launcher",
-    [
-        "launcher=slurm_local",
-        pytest.param("hydra/launcher=submitit_local", marks=pytest.mark.slow),  # the plugin's own defaults
-    ],
-)
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["launcher=slurm_local", "hydra/launcher=submitit_local"])  # ours, the plugin's
 def test_sweep_runs_through_submitits_local_executor(tmp_path, launcher):
     sweep = tmp_path / "sweep"
     command = [sys.executable, "run.py", "-m", "experiment=demo", launcher, "noise=0.2,0.5", "method=sft"]

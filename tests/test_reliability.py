@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import REPO, step_losses
 
 DEMO = ["experiment=demo", "dataset.reader.sizes=[200,40,40]", "trainer.enable_progress_bar=false"]
@@ -16,6 +18,7 @@ def env_for(tmp_path):
     return dict(os.environ, ATLANTIS_OUTPUT_DIR=str(tmp_path / "out"), ATLANTIS_CACHE_DIR=str(tmp_path / "cache"))
 
 
+@pytest.mark.slow
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     # noise_kind=file with a missing predictions file fails one job; the other runs to the end.
     (tmp_path / "weak.jsonl").write_text('{"id": "train-0", "label": "Other"}\n')
@@ -39,6 +42,7 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     assert "multirun summary" in result.stdout and "1 done" in result.stdout and "1 failed" in result.stdout
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_and_a_finished_job_is_skipped(tmp_path):
     command = [sys.executable, "run.py", *DEMO, "trainer.max_epochs=4", "seed=3"]
     env = env_for(tmp_path)
@@ -175,7 +179,6 @@ def test_a_reference_can_train_other_parameters_than_the_method(tmp_path):
 
 
 def test_a_completed_job_keeps_the_checkpoints_it_is_told_to(tmp_path):
-    import pytest
 
     from tests.methods.test_compose import run_tiny
 
@@ -196,6 +199,7 @@ def test_a_completed_job_keeps_the_checkpoints_it_is_told_to(tmp_path):
     assert not (tmp_path / "typo" / "state").exists()  # refused before anything ran
 
 
+@pytest.mark.slow
 def test_two_command_lines_into_one_sweep_folder_keep_both_jobs(tmp_path):
     # one option apart, the same job number and name: the second line's job gets the folder, the first's outputs
     # move beside it (the report reads folders: before, it saw the second job only)

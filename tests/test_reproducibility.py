@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from atlantis.data.splits import build_splits
 from atlantis.data.synthetic import SyntheticReader
 from atlantis.experiment.pipeline import run_job
@@ -29,6 +31,7 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_same_seed_same_everything(tmp_path):
     (first, dir_a), (second, dir_b) = job(tmp_path, "a"), job(tmp_path, "b")
     for key in ("test/f1_official", "test/f1_macro", "val/best_f1", "val/history", "weights"):

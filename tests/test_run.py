@@ -33,6 +33,7 @@ def demo_run(tmp_path_factory, request):
     return run_dir
 
 
+@pytest.mark.slow
 def test_run_writes_its_outputs(demo_run):
     metrics = json.loads((demo_run / "metrics.json").read_text())
     for key in ("test/f1_official", "test/f1_macro", "test/f1_micro", "test/invalid_rate", "val/best_f1"):
@@ -49,6 +50,7 @@ def test_run_writes_its_outputs(demo_run):
     assert "noise: 0.2" in config and "kind: causal" in config
 
 
+@pytest.mark.slow
 def test_the_tested_checkpoint_is_the_best_validation_one(demo_run):
     metrics = json.loads((demo_run / "metrics.json").read_text())
     history = metrics["val/history"]
@@ -58,6 +60,7 @@ def test_the_tested_checkpoint_is_the_best_validation_one(demo_run):
     assert metrics["val/best_f1"] == pytest.approx(best["f1"])
 
 
+@pytest.mark.slow
 def test_checkpoint_reloads_with_plain_torch_load(demo_run):
     from atlantis.models.module import RelationLM
 
@@ -71,6 +74,7 @@ def test_checkpoint_reloads_with_plain_torch_load(demo_run):
     assert all(torch.equal(state[k], v) for k, v in module.state_dict().items())
 
 
+@pytest.mark.slow
 def test_runs_started_together_get_their_own_folders(tmp_path):
     # Two jobs that fail fast (bad rate) still create their run folders first.
     procs = [
@@ -91,6 +95,7 @@ def test_runs_started_together_get_their_own_folders(tmp_path):
     assert len(dirs) == 2, dirs
 
 
+@pytest.mark.slow
 def test_small_loss_records_how_much_of_what_it_dropped_was_corrupted(tmp_path):
     args = [*DEMO_SMALL, "noise=0.3", "model.kind=causal", "method=small_loss", "trainer.max_epochs=4"]
     result = run(args, tmp_path, check=False)

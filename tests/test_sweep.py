@@ -6,11 +6,29 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from tests.conftest import REPO
 from tests.wandb_records import offline_run, run_contents
 
 
+def test_the_users_line_runs_four_jobs_and_reports_them(tmp_path):
+    """The exact line, at toy size (the slow test below adds W&B and a rerun)."""
+    env = dict(os.environ, ATLANTIS_OUTPUT_DIR=str(tmp_path / "out"), ATLANTIS_CACHE_DIR=str(tmp_path / "cache"))
+    command = [sys.executable, "run.py", "-m", "noise=0.2,0.5", "method=sft,atlantis"]
+    toy = ["experiment=demo", "dataset.reader.sizes=[40,10,10]", "trainer.max_epochs=1"]
+    result = subprocess.run(command + toy, cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "out" / "multiruns").glob("*/*")
+    methods = sorted(
+        (m["config"]["method"], m["config"]["noise"])
+        for m in (json.loads(p.read_text()) for p in sweep.glob("*/metrics.json"))
+    )
+    assert methods == [("atlantis", 0.2), ("atlantis", 0.5), ("sft", 0.2), ("sft", 0.5)]
+    assert len(pd.read_csv(sweep / "report.csv")) == 4
+
+
+@pytest.mark.slow
 def test_multirun_four_jobs_and_report(tmp_path):
     env = dict(os.environ, ATLANTIS_OUTPUT_DIR=str(tmp_path / "out"), ATLANTIS_CACHE_DIR=str(tmp_path / "cache"))
     command = [sys.executable, "run.py", "-m", "noise=0.2,0.5", "method=sft,atlantis", "experiment=demo"]

@@ -52,6 +52,7 @@ def test_parameters_change_after_one_step(kind):
     assert len(changed) >= 0.9 * len(before), f"frozen: {set(before) - set(changed)}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", learning_seeds())
 @pytest.mark.parametrize("kind", ["seq2seq", "causal"])
 def test_tiny_model_learns_the_synthetic_task(kind, seed):
