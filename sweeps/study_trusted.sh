@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The trusted-seed study (docs/study_trusted/README.md, issue 32): SmolLM2-135M -> Gemma-3-270M (`make models`),
+# 400 noisy SemEval sentences + k = 10 gold labels per class. One part a command; each resumes (finished jobs are
+# skipped) and takes Hydra overrides after its name, which narrow it into pieces, e.g. `cell uniform seed=0`.
+#   measure   one short job of every arm (4 training steps, 64 test sentences): the cost figures of the plan
+#   cell      one noise cell: uniform (50 %), llm_like (30 %) or labeller (the labeller's natural labels),
+#             8 arms x 3 seeds; without a name, the three in that order
+#   k         k = 5 and 25 trusted labels per class at 50 % uniform, seed 0
+#   report    the tables and plot into docs/study_trusted (runs kept in docs/study_trusted/runs), and the same
+#             against GLC and against L2RW (docs/study_trusted/vs_glc, vs_l2rw)
+source "$(dirname "$0")/env.sh"
+part=${1:-}
+shift || true
+
+# The labeller's weak labels (as the CPU study's): SmolLM2 labels every training sentence once (~30 min, cached).
+LABELLER_WEAK=outputs/labeller_smollm2/weak.jsonl
+labeller_weak_labels() {
+	[ -f "$LABELLER_WEAK" ] && [ -z "${DRY_RUN:-}" ] && return
+	run "$PY" -m atlantis.experiment.labeller experiment=smollm2_semeval_subset trainer.eval_batch_size=32 \
+		labeller.out="$(dirname "$LABELLER_WEAK")"
+}
+
+measure() {
+	sweep study_trusted hydra.sweep.dir=outputs/study_trusted_measure seed=0 noise=0.5 trainer.max_steps=4 \
+		dataset.max_test_examples=64 "$@"
+	report outputs/study_trusted_measure --out docs/study_trusted/measure
+}
+cell() {
+	local name=
+	if [ $# -gt 0 ] && [[ $1 != *=* ]]; then name=$1 && shift; fi  # a cell's name, else every cell
+	case "$name" in
+	"") for name in uniform llm_like labeller; do cell "$name" "$@"; done ;;
+	uniform) sweep study_trusted noise=0.5 noise_kind=uniform "$@" ;;
+	llm_like) sweep study_trusted noise=0.3 noise_kind=llm_like "$@" ;;
+	labeller)
+		labeller_weak_labels
+		sweep study_trusted noise=0.0 noise_kind=labeller noise_kind.natural=true \
+			noise_kind.weak_file="$ROOT/$LABELLER_WEAK" "$@"
+		;;
+	*) echo "usage: bash $0 cell {uniform|llm_like|labeller} [overrides...]" >&2 && exit 2 ;;
+	esac
+}
+k() { sweep study_trusted noise=0.5 noise_kind=uniform seed=0 trusted.per_class=5,25 "$@"; }
+
+case "$part" in
+measure | k) "$part" "$@" ;;
+cell) cell "$@" ;;
+report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and L2RW: the reading's question 2
+	report outputs/study_trusted --keep-runs docs/study_trusted/runs --out docs/study_trusted "$@"
+	for other in glc l2rw; do report outputs/study_trusted --baseline "$other" --out "docs/study_trusted/vs_$other" "$@"; done
+	;;
+*) usage measure cell k report ;;
+esac
