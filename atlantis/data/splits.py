@@ -75,16 +75,27 @@ def build_splits(
 
 
 def draw_trusted_split(splits: DatasetSplits, pool, per_class: int, use: str, seed: int) -> None:
-    """Set `splits.trusted` (and take it out of the training set when it was drawn from it); record it in info."""
+    """Set `splits.trusted` and record it in info: drawn from the training examples the subsample left out, a class
+    they hold too few of topped up out of the training set (those examples leave it)."""
     if splits.task == "extraction":
         raise ValueError(f"dataset {splits.name!r} is end-to-end extraction: a trusted seed needs classes")
     chosen = {e.id for e in splits.train}
     outside = [e for e in pool if e.id not in chosen]
+    trusted, shortfall = draw_trusted(outside, splits.labels, per_class, seed)
     source = "outside_train_subsample" if outside else "train"
-    trusted, shortfall = draw_trusted(outside or splits.train, splits.labels, per_class, seed)
-    if not outside:
-        taken = {e.id for e in trusted}
+    if shortfall:  # the missing ones come out of the training set, class by class
+        extra = []
+        for label, missing in shortfall.items():
+            members = [e for e in splits.train if e.clean_label == label]
+            drawn, _ = draw_trusted(members, [label], missing, seed + 1)
+            extra += drawn
+        taken = {e.id for e in extra}
         splits.train = [e for e in splits.train if e.id not in taken]
+        _, shortfall = draw_trusted(trusted + extra, splits.labels, per_class, seed)  # what is still missing
+        where = {e.id: i for i, e in enumerate(pool)}
+        trusted = sorted(trusted + extra, key=lambda e: where[e.id])  # in the pool's order
+        if outside:
+            source = "outside_train_subsample+train"
     check_disjoint(trusted, train=splits.train, validation=splits.validation, test=splits.test)
     if shortfall:
         log.warning("trusted seed: %d classes have fewer than %d examples: %s", len(shortfall), per_class, shortfall)

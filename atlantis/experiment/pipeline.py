@@ -191,9 +191,16 @@ def build_method(cfg: dict) -> Method:
 
 
 def select_examples(method: Method, datamodule: RelationDataModule, data: TrainingData):
-    """The select slot: the examples that train (the datamodule keeps only those)."""
-    selection = method.select(data)
+    """The select slot: the examples that train (the datamodule keeps only those). A trusted seed that trains
+    (trusted.use=union) always trains: the rule chooses among the weakly labelled examples only, and its report
+    describes them (a budget counts weak examples; cleanlab judges weak labels)."""
+    gold = [f["id"] for f in data.features if f["id"] in data.trusted_ids()]
+    weak = data.subset([f["id"] for f in data.features if f["id"] not in set(gold)]) if gold else data
+    selection = method.select(weak if weak.features else data)
     if selection.report is not None:
+        if gold and weak.features:
+            ids = selection.ids + gold  # n_selected stays the weak examples chosen; ids are every one that trains
+            selection = Selection(ids, {**selection.report, "ids": ids, "n_trusted_kept": len(gold)}, selection.gains)
         datamodule.restrict_train(selection.ids)
         data = data.subset(selection.ids)
     return data, selection
@@ -415,6 +422,9 @@ def weight_report(job: Job) -> dict:
     weak = np.array([f["id"] not in trusted for f in data.features], dtype=bool)
     w = [weight_set.weights[f["id"]] for f, keep in zip(data.features, weak, strict=True) if keep]
     examples = [e for e, keep in zip(data.examples, weak, strict=True) if keep]
+    if not examples:  # every example that trains is trusted (trusted.use=only): nothing weak to judge
+        return {"n": 0, "auroc_clean_vs_noisy": None, "ess_fraction": None, "mean_weight_clean": None,
+                "mean_weight_noisy": None, "n_trusted_excluded": int((~weak).sum()), "cache": data.signals.cache.events}  # fmt: skip
     report = weight_diagnostics(w, [e.label for e in examples], [e.is_noisy for e in examples])
     if trusted:
         report["n_trusted_excluded"] = int((~weak).sum())
@@ -590,6 +600,7 @@ def uses_reference(method_cfg: dict) -> bool:
 def write_weight_outputs(job: Job) -> None:
     """weights.json (diagnostics), weights.jsonl (every example's terms and weight), weights.png, cleanlab.json."""
     run_dir, data, weight_set, report = job.run_dir, job.data, job.weight_set, job.reports["weights"]
+    trusted = data.trusted_ids()
     w = [weight_set.weights[f["id"]] for f in data.features]
     labels, noisy = [e.label for e in data.examples], [e.is_noisy for e in data.examples]
     atomic_write_json(run_dir / "weights.json", {k: v for k, v in report.items() if k != "detector"})
@@ -600,6 +611,7 @@ def write_weight_outputs(job: Job) -> None:
             "label": e.label,
             "clean_label": e.clean_label,
             "is_noisy": e.is_noisy,
+            "trusted": e.id in trusted,  # a gold example of the trusted seed (never corrupted)
             "weight": weight_set.weights[e.id],
             **{f"logp_{k}": float(v[i]) for k, v in weight_set.scores.items()},
         }

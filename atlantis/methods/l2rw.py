@@ -16,6 +16,7 @@ are scaled to mean 1 over the batch (the loss divides by |B|), so a batch of agr
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
 
 import torch
 from torch.func import functional_call, grad, jvp
@@ -100,11 +101,37 @@ class L2RWWeights(Weights):
                    for k, v in self.meta_batch(module.global_step, collate).items()}  # fmt: skip
         wrapper = _ExampleLoss(module)
         params = {name: p for name, p in wrapper.named_parameters() if p.requires_grad}
-        # forward-mode AD has no rule for the fused attention kernels: the math kernel computes the same attention
-        with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
-            alignment = gradient_alignment(
-                lambda p: functional_call(wrapper, p, (batch,)),
-                lambda p: functional_call(wrapper, p, (trusted,)).mean(),
-                params,
-            )
+        with meta_mode(module.model):
+            with torch.no_grad():  # a policy's cached frozen outputs are filled here, never inside a transform
+                wrapper(trusted)
+            # forward-mode AD has no rule for the fused attention kernels: the math kernel computes the same thing
+            with torch.nn.attention.sdpa_kernel(torch.nn.attention.SDPBackend.MATH):
+                alignment = gradient_alignment(
+                    lambda p: functional_call(wrapper, p, (batch,)),
+                    lambda p: functional_call(wrapper, p, (trusted,)).mean(),
+                    params,
+                )
         return l2rw_weights(alignment.to(nll.dtype), padding_rows(batch, nll))
+
+
+@contextmanager
+def meta_mode(model):
+    """The model as the meta-gradient needs it: eval mode (no dropout: the two passes see the same network, and the
+    training step's random stream is untouched), no activation checkpointing and no input-requires-grad hook (the
+    two cannot run inside torch.func's transforms); all restored after."""
+    training = model.training
+    checkpointing = bool(getattr(model, "is_activation_checkpointing", False))
+    model.eval()
+    if checkpointing:
+        model.activation_checkpointing_disable()  # its input hooks go with it (and come back with it)
+    input_hooks = bool(getattr(model, "_require_grads_hooks", None))  # adapters (peft) installed them
+    if input_hooks:
+        model.disable_input_require_grads()
+    try:
+        yield
+    finally:
+        if checkpointing:
+            model.activation_checkpointing_enable()  # may install the input hooks again: never twice
+        if input_hooks and not getattr(model, "_require_grads_hooks", None):
+            model.enable_input_require_grads()
+        model.train(training)

@@ -293,7 +293,11 @@ class Signals:
         encoding = self.encodings["reference"]
         trusted = self._trusted_features()
         trusted_ids = [f["id"] for f in trusted]
-        weak = [f for f in encoding.features if f["id"] not in set(trusted_ids)]
+        gold = set(trusted_ids)
+        weak = [f for f in encoding.features if f["id"] not in gold]
+        if not weak:
+            raise ValueError("GLC's weak-label model needs weak examples, and every training example is trusted "
+                             "(trusted.use=only): use trusted.use=union")  # fmt: skip
         role = {
             "weak_label_model": "small base fine-tuned on the weak examples",
             "small": model_identity(self.models["small"], self.cache.root),

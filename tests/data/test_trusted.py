@@ -86,3 +86,12 @@ def test_trusted_out_of_the_training_set_without_a_subsample():
 def test_no_trusted_seed_is_the_plain_job():
     s = splits()
     assert s.trusted == [] and "trusted" not in s.info
+
+
+def test_a_class_the_left_out_examples_lack_is_topped_up_from_the_training_set():
+    """A subsample that leaves out few examples: the seed is still k per class, the rest out of the training set."""
+    s = build_splits(SyntheticReader((110, 30, 30)), noise_rate=0.5, seed=0, max_train_examples=100,
+                     trusted_per_class=4, trusted_use="none")  # fmt: skip
+    assert s.info["trusted"]["from"] == "outside_train_subsample+train" and s.info["trusted"]["shortfall"] == {}
+    assert Counter(e.label for e in s.trusted) == {label: 4 for label in s.labels}
+    assert not {e.id for e in s.trusted} & {e.id for e in s.train} and len(s.train) == 100 - (20 - 10)

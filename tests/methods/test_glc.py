@@ -54,3 +54,8 @@ def test_the_corrected_loss_by_hand_and_cross_entropy_without_noise():
 def test_without_a_trusted_seed_glc_and_l2rw_say_what_to_set(tmp_path, method):
     with pytest.raises(ValueError, match="set trusted.per_class=k"):
         run_tiny(tmp_path, f"method={method}", "noise=0.5")
+
+
+def test_glc_on_the_seed_alone_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="every training example is trusted"):
+        run_tiny(tmp_path, "method=glc", "trusted.per_class=2", "trusted.use=only")

@@ -60,8 +60,20 @@ def test_the_corrupted_example_gets_no_weight():
     assert w[2] == 0 and (w[[0, 1, 3]] > 0).all()
 
 
-def test_an_l2rw_job_records_what_its_step_weights_did(tmp_path):
-    metrics, _ = run_tiny(tmp_path, "method=l2rw", "trusted.per_class=2", "noise=0.5", "trainer.max_steps=2")
+@pytest.mark.parametrize("options", [[], ["trainer.gradient_checkpointing=true", "model.kind=causal"]])
+def test_an_l2rw_job_records_what_its_step_weights_did(tmp_path, options):
+    """Also with gradient checkpointing (off for the meta-gradient: it cannot run inside torch.func's transforms)."""
+    metrics, _ = run_tiny(tmp_path, "method=l2rw", "trusted.per_class=2", "noise=0.5", "trainer.max_steps=2", *options)
     record = metrics["train/step_weighting"]
     assert record and metrics["trusted"]["n"] == 10
     assert record[-1]["examples"] == 16 and 0 <= record[-1]["dropped"] <= 16  # two steps of 8
+
+
+def test_the_meta_gradient_runs_without_dropout_and_restores_the_models_mode():
+    from atlantis.methods.l2rw import meta_mode
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
+    model.train()
+    with meta_mode(model):
+        assert not model.training and not model[1].training
+    assert model.training and model[1].training

@@ -45,9 +45,18 @@ def test_the_trusted_reference_trains_on_the_trusted_seed_only(tmp_path, trained
     assert len(rows) - (len(trusted) if use == "union" else 0) == n_weak
 
 
-def test_cleanlab_takes_the_trusted_references_probabilities(tmp_path, trained_on):
+def test_cleanlab_takes_the_trusted_references_probabilities_and_keeps_the_gold_seed(tmp_path, trained_on):
     metrics = run_job(config(tmp_path, "method=cleanlab", "reference=trusted", "trusted.per_class=3"), tmp_path / "r")
-    assert trained_on == [metrics["trusted"]["ids"]] and metrics["selection"]["n_selected"] > 0
+    trusted = metrics["trusted"]["ids"]
+    assert trained_on == [trusted] and metrics["selection"]["n_trusted_kept"] == len(trusted)
+    selected = json.loads((tmp_path / "r" / "selection.json").read_text())["ids"]
+    assert set(trusted) <= set(selected)  # cleanlab judges the weak labels; the gold ones always train
+    assert metrics["selection"]["n_train"] == metrics["data"]["train"]["n_kept"] - len(trusted)
+
+
+def test_a_weighting_on_the_seed_alone_has_no_weak_example_to_judge(tmp_path):
+    metrics = run_job(config(tmp_path, "method=atlantis", "trusted.per_class=3", "trusted.use=only"), tmp_path / "r")
+    assert metrics["weights"]["auroc_clean_vs_noisy"] is None and metrics["data"]["train"]["n_kept"] == 15
 
 
 def test_a_trusted_reference_without_a_trusted_seed_says_what_to_set(tmp_path):
