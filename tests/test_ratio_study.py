@@ -29,3 +29,4 @@ def test_every_weight_option_is_judged_on_the_same_signals(tmp_path):
     np.testing.assert_allclose(w / w.mean(), [r["w_paper"] for r in rows], rtol=1e-9)
     assert set(report["top_label_is_clean"]) == {"large", "small", "reference"}
     assert "| per_class_t4 |" in (out / "report.md").read_text()
+    assert (out / "report.png").stat().st_size > 1000

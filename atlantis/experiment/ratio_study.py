@@ -8,7 +8,8 @@ then for each option (the paper's formula, per-class, per-class + T = 4, ratio o
 exponent α: W = (p_b^L / p_b^S)^α · p_r) reports the AUROC of the weight against the corrupted labels, ESS/N and
 mass per class; beside them the correlation of log p_b^L and log p_b^S and how often each model's top label (its
 label-set posterior) is the clean one. Writes report.json, report.md and weights.jsonl (per example: each role's
-log-probs, the corruption flag, each option's weight) to `ratio_study.out`.
+log-probs, the corruption flag, each option's weight) and report.png (AUROC and ESS/N against α) to
+`ratio_study.out`.
 """
 
 from __future__ import annotations
@@ -92,6 +93,36 @@ def markdown(report: dict, setting: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(report: dict, path: Path, setting: str) -> None:
+    """report.png: AUROC and ESS/N against the ratio's exponent α (α = 0: the reference alone, α = 1: the paper's
+    formula), the other options as marks beside them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    options = report["options"]
+    alphas = sorted((o["ratio_exponent"], name) for name, o in options.items() if name.startswith("alpha_"))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, title in zip(
+        axes, ("auroc_clean_vs_noisy", "ess_fraction"), ("detection AUROC", "ESS / N"), strict=True
+    ):
+        ax.plot([a for a, _ in alphas], [options[n][key] for _, n in alphas], "o-", label="(p_b^L / p_b^S)^α · p_r")
+        for name, marker in (("per_class", "s"), ("per_class_t4", "^"), ("ratio_only", "x")):
+            if name in options:
+                ax.axhline(options[name][key], ls=":", lw=1, color="grey")
+                ax.plot([1.0], [options[name][key]], marker, label=name)
+        ax.set_xlabel("α, the ratio's exponent")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].axhline(0.5, color="k", lw=0.5)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"The ratio without training: {setting}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def run(cfg: dict) -> Path:
     from atlantis.utils.io import atomic_write_json, atomic_write_jsonl, atomic_write_text
 
@@ -105,6 +136,7 @@ def run(cfg: dict) -> Path:
     atomic_write_json(out / "report.json", report)
     atomic_write_jsonl(out / "weights.jsonl", rows)
     atomic_write_text(out / "report.md", markdown(report, setting))
+    plot(report, out / "report.png", setting)
     print(markdown(report, setting))
     return out
 
