@@ -4,7 +4,7 @@
 # skipped) and takes Hydra overrides after its name, which narrow it into pieces, e.g. `cell uniform seed=0`.
 #   measure   one short job of every arm (4 training steps, 64 test sentences): the cost figures of the plan
 #   cell      one noise cell: uniform (50 %), llm_like (30 %) or labeller (the labeller's natural labels),
-#             8 arms x 3 seeds; without a name, the three in that order
+#             9 arms x 3 seeds; without a name, the three in that order
 #   k         k = 5 and 25 trusted labels per class at 50 % uniform, seed 0
 #   report    the tables and plot into docs/study_trusted (runs kept in docs/study_trusted/runs), and the same
 #             against GLC and against L2RW (docs/study_trusted/vs_glc, vs_l2rw)

@@ -90,6 +90,7 @@ def test_every_baseline_recipe_composes_to_its_method(baseline):
         "ratio_only_crossfit": "ratio_only",
         "cleanlab_trusted": "cleanlab",  # reference=trusted
         "atlantis_trusted": "atlantis",
+        "ref_only_trusted": "ref_only",
     }
     assert cfg["method"]["name"] == names.get(baseline, baseline)
     frozen = cfg["method"]["params"]["_target_"].endswith("Frozen")
