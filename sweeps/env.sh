@@ -31,3 +31,12 @@ usage() {  # usage <script's part names...>
 	echo "usage: bash $0 {$(IFS='|'; echo "$*")} [Hydra overrides...]" >&2
 	exit 2
 }
+
+# The labeller's weak labels (the CPU and trusted-seed studies' third cell): SmolLM2 labels every training sentence
+# once (~30 min, cached by chunk), into $LABELLER_WEAK.
+LABELLER_WEAK=outputs/labeller_smollm2/weak.jsonl
+labeller_weak_labels() {
+	[ -f "$LABELLER_WEAK" ] && [ -z "${DRY_RUN:-}" ] && return
+	run "$PY" -m atlantis.experiment.labeller experiment=smollm2_semeval_subset trainer.eval_batch_size=32 \
+		labeller.out="$(dirname "$LABELLER_WEAK")"
+}

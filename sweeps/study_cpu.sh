@@ -13,14 +13,6 @@ source "$(dirname "$0")/env.sh"
 part=${1:-}
 shift || true
 
-# The labeller's weak labels: SmolLM2 labels every training sentence once (~30 min, cached by chunk).
-LABELLER_WEAK=outputs/labeller_smollm2/weak.jsonl
-labeller_weak_labels() {
-	[ -f "$LABELLER_WEAK" ] && [ -z "${DRY_RUN:-}" ] && return
-	run "$PY" -m atlantis.experiment.labeller experiment=smollm2_semeval_subset trainer.eval_batch_size=32 \
-		labeller.out="$(dirname "$LABELLER_WEAK")"
-}
-
 ablation() {  # the 1-seed comparisons at 50 % share one folder and one SFT
 	sweep study_cpu_ablation "$@"
 	sweep study_cpu hydra.sweep.dir=outputs/study_cpu_ablation/label_set seed=0 noise=0.5 \

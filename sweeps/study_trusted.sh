@@ -12,14 +12,6 @@ source "$(dirname "$0")/env.sh"
 part=${1:-}
 shift || true
 
-# The labeller's weak labels (as the CPU study's): SmolLM2 labels every training sentence once (~30 min, cached).
-LABELLER_WEAK=outputs/labeller_smollm2/weak.jsonl
-labeller_weak_labels() {
-	[ -f "$LABELLER_WEAK" ] && [ -z "${DRY_RUN:-}" ] && return
-	run "$PY" -m atlantis.experiment.labeller experiment=smollm2_semeval_subset trainer.eval_batch_size=32 \
-		labeller.out="$(dirname "$LABELLER_WEAK")"
-}
-
 measure() {
 	sweep study_trusted hydra.sweep.dir=outputs/study_trusted_measure seed=0 noise=0.5 trainer.max_steps=4 \
 		dataset.max_test_examples=64 "$@"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -91,7 +92,8 @@ def draw_trusted_split(splits: DatasetSplits, pool, per_class: int, use: str, se
             extra += drawn
         taken = {e.id for e in extra}
         splits.train = [e for e in splits.train if e.id not in taken]
-        _, shortfall = draw_trusted(trusted + extra, splits.labels, per_class, seed)  # what is still missing
+        counts = Counter(e.clean_label for e in trusted + extra)  # what the training set could not fill either
+        shortfall = {label: per_class - counts[label] for label in shortfall if counts[label] < per_class}
         where = {e.id: i for i, e in enumerate(pool)}
         trusted = sorted(trusted + extra, key=lambda e: where[e.id])  # in the pool's order
         if outside:

@@ -194,8 +194,9 @@ def select_examples(method: Method, datamodule: RelationDataModule, data: Traini
     """The select slot: the examples that train (the datamodule keeps only those). A trusted seed that trains
     (trusted.use=union) always trains: the rule chooses among the weakly labelled examples only, and its report
     describes them (a budget counts weak examples; cleanlab judges weak labels)."""
-    gold = [f["id"] for f in data.features if f["id"] in data.trusted_ids()]
-    weak = data.subset([f["id"] for f in data.features if f["id"] not in set(gold)]) if gold else data
+    trusted = data.trusted_ids()
+    gold = [f["id"] for f in data.features if f["id"] in trusted]
+    weak = data.subset([f["id"] for f in data.features if f["id"] not in trusted]) if gold else data
     selection = method.select(weak if weak.features else data)
     if selection.report is not None:
         if gold and weak.features:
@@ -418,7 +419,7 @@ def weight_report(job: Job) -> dict:
     against them when the weights used an out-of-fold reference. Judged on the weakly labelled examples only: a
     trusted seed's gold examples (trusted.use=union) are clean by construction, and a trusted reference saw them."""
     data, weight_set = job.data, job.weight_set
-    trusted = set((job.datamodule.splits.info.get("trusted") or {}).get("ids", ()))
+    trusted = data.trusted_ids()
     weak = np.array([f["id"] not in trusted for f in data.features], dtype=bool)
     w = [weight_set.weights[f["id"]] for f, keep in zip(data.features, weak, strict=True) if keep]
     examples = [e for e, keep in zip(data.examples, weak, strict=True) if keep]

@@ -54,7 +54,6 @@ class GLCLoss(Loss):
     def __init__(self):
         self.corruption: torch.Tensor | None = None
         self.trusted_ids: set[str] = set()
-        self.report: dict = {}
 
     def prepare(self, data) -> None:
         if not data.trusted:
@@ -69,7 +68,6 @@ class GLCLoss(Loss):
         matrix = corruption_matrix(probs, gold, len(data.labels))
         self.corruption = torch.tensor(matrix, dtype=torch.float32)
         self.trusted_ids = data.trusted_ids()
-        self.report = {"corruption_diagonal_mean": float(np.diag(matrix).mean()), "n_trusted": len(gold)}
         log.info(
             "GLC: corruption matrix from %d trusted examples, mean diagonal %.3f", len(gold), np.diag(matrix).mean()
         )

@@ -155,18 +155,21 @@ class Signals:
         return model.to(self.device)
 
     def _reference_dir(self, features: list[dict], fold: int | None) -> Path:
-        collate = self.encodings["reference"].collate
-
-        def build(tmp: Path) -> None:
-            model = finetune_small(
-                self.make_reference_module, features, collate, self.reference_training, self.seed + (fold or 0)
-            )
-            model.save_pretrained(tmp)
-
         spec = {"data": self.data_key, "role": self.role_key("reference")}
         if fold is not None:
             spec["fold"] = fold
         name = "reference" if fold is None else f"reference fold {fold}"
+        return self._fine_tuned_small(features, spec, name, self.seed + (fold or 0))
+
+    def _fine_tuned_small(self, features: list[dict], spec: dict, name: str, seed: int) -> Path:
+        """The small base fine-tuned on `features` as the reference trains, cached under `spec`."""
+        collate = self.encodings["reference"].collate
+
+        def build(tmp: Path) -> None:
+            finetune_small(
+                self.make_reference_module, features, collate, self.reference_training, seed
+            ).save_pretrained(tmp)
+
         return self.cache.get_or_create("references", spec, build, name)
 
     def _per_model(self, role: str, compute: Callable[[object, list[dict], str], list], fold_table=None) -> list:
@@ -306,14 +309,8 @@ class Signals:
         }
         spec = {"data": self.data_key, "role": role}
 
-        def build(tmp: Path) -> None:
-            model = finetune_small(
-                self.make_reference_module, weak, encoding.collate, self.reference_training, self.seed
-            )
-            model.save_pretrained(tmp)
-
         def compute() -> dict:
-            path = self.cache.get_or_create("references", spec, build, "weak-label model")
+            path = self._fine_tuned_small(weak, spec, "weak-label model", self.seed)
             model = self._build({"name_or_path": str(path)}, "reference")
             values = self._label_set_scorer("reference")(model, trusted, "trusted seed, weak-label model")
             return dict(zip(trusted_ids, values, strict=True))
