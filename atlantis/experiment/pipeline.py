@@ -41,7 +41,7 @@ from atlantis.experiment.jobs import (
 )
 from atlantis.methods.confident import detector_report, out_of_fold_probs
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
-from atlantis.methods.method import Method, TrainingData
+from atlantis.methods.method import Method, TrainingData, reads_reference
 from atlantis.methods.select import Selection
 from atlantis.methods.weights import WeightSet
 from atlantis.models.loading import load_tokenizer
@@ -587,15 +587,11 @@ def job_summary(cfg: dict) -> dict:
         "noise": cfg["noise"],
         "noise_kind": cfg["noise_kind"]["name"],
         "seed": cfg["seed"],
-        "reference": (cfg.get("reference") or {}).get("name") if uses_reference(method) else None,
+        "reference": (cfg.get("reference") or {}).get("name") if reads_reference(method) else None,
         "weights": {k: v for k, v in method["weights"].items() if k != "_target_"},
         "select": method["select"],
         "params": method["params"],
     }
-
-
-def uses_reference(method_cfg: dict) -> bool:
-    return "reference" in (method_cfg["weights"].get("terms") or ())
 
 
 def write_weight_outputs(job: Job) -> None:

@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # the slots' inputs, for the signatures only
 class Select(ABC):
     """Which training examples a method trains on (all, a random or FisherSFT budget, cleanlab's filter)."""
 
+    uses_reference: bool = False  # True: the choice reads the reference's probabilities (reports name which one)
+
     @abstractmethod
     def __call__(self, data: TrainingData) -> Selection:
         """The ids to train on, in pick order; a Selection with a `report` is written to selection.json and

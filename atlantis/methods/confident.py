@@ -122,6 +122,8 @@ def detector_report(
 class SelectCleanlab(Select):
     """Confident-learning filter: drop the examples cleanlab flags (out-of-fold reference probabilities)."""
 
+    uses_reference = True
+
     def __init__(self, filter_by: str = "prune_by_noise_rate"):
         if filter_by not in FILTERS:
             raise ValueError(f"filter_by must be one of {FILTERS}, got {filter_by!r}")

@@ -13,6 +13,17 @@ from atlantis.methods.base import Loss, Params, Select, Weights
 BASELINE = "sft"
 
 
+def reads_reference(method_cfg: dict) -> bool:
+    """Whether a method's config makes it read the reference: a weight term, or a selection that filters on the
+    reference's probabilities (cleanlab). Its result then depends on which reference (`reference=`)."""
+    from hydra.utils import get_class
+
+    select = (method_cfg.get("select") or {}).get("_target_")
+    return "reference" in ((method_cfg.get("weights") or {}).get("terms") or ()) or bool(
+        select and get_class(select).uses_reference
+    )
+
+
 @dataclass
 class Method:
     name: str  # the preset's name (conf/method/<name>.yaml), as reports show it

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from atlantis.methods.method import BASELINE
+from atlantis.methods.method import BASELINE, reads_reference
 from atlantis.report.bootstrap import METRICS, Predictions, paired_bootstrap
 from atlantis.utils.io import atomic_write_text
 
@@ -88,6 +88,16 @@ def folder_job(run: Path) -> str | None:
     return job_fingerprint(json.loads(path.read_text())) if path.is_file() else None
 
 
+def method_reads_reference(method: dict, path: Path) -> bool:
+    """reads_reference of a run's method; False (the config's recorded reference stands) when its classes no longer
+    import."""
+    try:
+        return reads_reference(method)
+    except (ImportError, AttributeError, ValueError) as error:
+        log.warning("%s: cannot tell whether its method reads the reference (%s)", path, error)
+        return False
+
+
 def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
     """One row per job folder with a metrics.json: its settings, the metric and weight diagnostics."""
     rows, settings, seen = [], [], {}
@@ -104,6 +114,9 @@ def load_runs(root: str | Path, metric: str) -> pd.DataFrame:
         config = metrics.get("config") or {}
         weights = metrics.get("weights") or {}
         row = {key: config.get(key) for key in (*GROUP, "seed")}
+        if (method := (metrics.get("settings") or {}).get("method")) and method_reads_reference(method, path):
+            # from the settings, so runs written before a selection's reference was recorded name theirs too
+            row["reference"] = (metrics["settings"].get("reference") or {}).get("name")
         row["fold"] = ((metrics.get("settings") or {}).get("dataset") or {}).get("reader", {}).get("fold")
         train = (metrics.get("data") or {}).get("train") or {}
         row.update(

@@ -386,3 +386,31 @@ def test_a_report_on_randomly_initialised_models_says_they_are_no_finding():
     assert "randomly initialised" in random_model_note(pd.DataFrame({"model": ["tiny", "tiny"]}))
     assert "`tiny←flan_t5`" in random_model_note(pd.DataFrame({"model": ["tiny←flan_t5"]}))  # an offline fallback
     assert random_model_note(pd.DataFrame({"model": ["smollm2"]})) == ""
+
+
+def test_a_selection_that_reads_the_reference_names_it_and_two_references_are_two_rows(tmp_path):
+    # cleanlab on the cross-fitted reference and on the trusted one: runs written before a selection's reference
+    # was recorded (config.reference null) still name theirs, from their settings
+    cleanlab = {"name": "cleanlab", "select": {"_target_": "atlantis.methods.confident.SelectCleanlab"}}
+    for reference, score in (("crossfit", 0.30), ("trusted", 0.35), (None, 0.28)):
+        path = tmp_path / str(reference)
+        path.mkdir()
+        method = (
+            cleanlab if reference else {"name": "sft", "select": {"_target_": "atlantis.methods.select.SelectAll"}}
+        )
+        config = {
+            "dataset": "semeval",
+            "model": "tiny",
+            "noise_kind": "uniform",
+            "noise": 0.5,
+            "method": method["name"],
+        }
+        config.update(reference=None, seed=0)
+        settings = {"seed": 0, "method": method, "reference": {"name": reference or "crossfit"}}
+        (path / "metrics.json").write_text(
+            json.dumps({"config": config, "settings": settings, "test/f1_official": score})
+        )
+    table = pd.read_csv(write_report(tmp_path)["csv"]).set_index(["method", "reference"])
+    assert table.loc[("cleanlab", "crossfit"), "mean"] == pytest.approx(0.30)
+    assert table.loc[("cleanlab", "trusted"), "mean"] == pytest.approx(0.35)
+    assert table.loc[("sft", "-"), "mean"] == pytest.approx(0.28)  # SFT reads no reference, whatever is configured
