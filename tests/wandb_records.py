@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 from wandb.proto import wandb_internal_pb2 as pb
@@ -29,6 +30,8 @@ def records(path: Path) -> list:
             pos += left_in_block
             continue
         _crc, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
+        if pos + HEADER + length > len(data):  # a chunk still being written
+            break
         chunk = data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         if kind == 0 and length == 0:  # zeros at the end of a block
@@ -44,10 +47,25 @@ def records(path: Path) -> list:
     return out
 
 
+def finished_records(path: Path, timeout_s: float = 60.0) -> list:
+    """The records of a finished run: wandb-core writes the log a 32 KiB block at a time from its own process, so
+    a run that `finish` ended in this process may reach the file a moment later; wait for its `exit` record."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = records(path)
+        kinds = [record.WhichOneof("record_type") for record in found]
+        if "exit" in kinds:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path}: no exit record after {timeout_s:.0f} s; the log holds {kinds}")
+        time.sleep(0.2)
+
+
 def run_contents(path: Path) -> dict:
     """What a run holds: its run record (group, job type, name, id), config, last summary and history keys."""
     run, config, summary, history_keys = None, {}, {}, set()
-    for record in records(path):
+    found = finished_records(path)
+    for record in found:
         kind = record.WhichOneof("record_type")
         if kind == "run":
             run = record.run
@@ -61,6 +79,7 @@ def run_contents(path: Path) -> dict:
                 summary[key] = json.loads(item.value_json)
         elif kind == "history":
             history_keys |= {item.key or "/".join(item.nested_key) for item in record.history.item}
+    assert run is not None, f"{path}: no run record; the log holds {[r.WhichOneof('record_type') for r in found]}"
     return {
         "id": run.run_id,
         "group": run.run_group,
