@@ -158,7 +158,7 @@ def test_flat_config_has_what_a_report_groups_by():
         model={"name": "smollm2_gemma3", "small": {"name_or_path": "/m/smol", "gguf_file": "S.gguf"},
                "large": {"name_or_path": "/m/gemma"}},
         method={"name": "atlantis", "weights": {"_target_": "x.ImportanceWeights", "per_class": True,
-                                                "terms": ["large", "small"]}},
+                                                "terms": ["large", "small", "reference"]}},
     )  # fmt: skip
     flat = flat_config(cfg)
     assert flat["model"] == "smollm2_gemma3" and flat["model_small"] == "S.gguf" and flat["model_large"] == "gemma"
@@ -167,7 +167,7 @@ def test_flat_config_has_what_a_report_groups_by():
         "crossfit",
         "ImportanceWeights",
     )
-    assert flat["weights_per_class"] is True and flat["weights_terms"] == "large,small"
+    assert flat["weights_per_class"] is True and flat["weights_terms"] == "large,small,reference"
 
 
 def test_the_dashboard_builds_offline_with_every_panel():
@@ -183,3 +183,15 @@ def test_the_dashboard_builds_offline_with_every_panel():
     grids = [b for b in report.blocks if type(b).__name__ == "PanelGrid"]
     assert "Config('noise') == 0.2" in grids[0].runsets[0].filters
     assert grids[0].panels[0].metrics == ["test/f1_official"]
+
+
+def test_flat_config_names_a_reference_only_for_a_method_that_reads_it():
+    def flat(method: dict) -> dict:
+        return flat_config(dict(CFG, reference={"name": "trusted"}, method=method))
+
+    assert flat({"name": "sft", "weights": {"terms": []}})["reference"] is None  # one SFT row whatever `reference=`
+    assert (
+        flat({"name": "cleanlab", "select": {"_target_": "atlantis.methods.confident.SelectCleanlab"}})["reference"]
+        == "trusted"
+    )
+    assert flat({"name": "ref_only", "weights": {"terms": ["reference"]}})["reference"] == "trusted"

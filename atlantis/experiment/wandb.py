@@ -149,6 +149,7 @@ def slot_classes(method_cfg: dict) -> dict:
 def flat_config(cfg: dict) -> dict:
     """Top-level keys W&B's group-by and filter menus read directly: what a report groups by."""
     from atlantis.experiment.fallback import ran_name
+    from atlantis.methods.method import reads_reference
 
     method, model = cfg["method"], cfg["model"]
     flat = {
@@ -160,7 +161,8 @@ def flat_config(cfg: dict) -> dict:
         "noise": cfg["noise"],
         "noise_kind": (cfg.get("noise_kind") or {}).get("name"),
         "seed": cfg["seed"],
-        "reference": (cfg.get("reference") or {}).get("name"),
+        # only where the method reads it (as metrics.json and the reports): SFT on "crossfit" would split a group-by
+        "reference": (cfg.get("reference") or {}).get("name") if reads_reference(method) else None,
         **{f"{slot}_class": name for slot, name in slot_classes(method).items()},
     }
     for slot in ("weights", "select", "params"):
