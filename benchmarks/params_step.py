@@ -2,14 +2,16 @@
 full / top-8 blocks / LoRA r=8 / sparse 1 % (SPEFT), and the same step in HF `Trainer` (the peer a user
 would pick instead; full and LoRA). Each variant runs in its own process so its peak memory is its own.
 
-    python -m benchmarks.params_step [--steps 10] [--batch-size 8]
+    python -m benchmarks.params_step [--steps 10] [--batch-size 8] [--model smollm2|gemma3] [--only VARIANT...]
 
 Per variant: mean step time after warm-up (Lightning `StepTimer` resp. a `TrainerCallback`, both around
 forward + backward + clipping + AdamW step), peak resident memory of the process during training (the
 high-water mark is reset after the model is loaded, so GGUF dequantisation is not counted) and its rise
 over the loaded model, trainable parameters, optimizer-state bytes (the AdamW moments actually held).
 Real SmolLM2-135M-Instruct weights when ATLANTIS_MODELS_DIR has them, else random weights at that shape;
-real SemEval sentences when ATLANTIS_DATA_DIR has them, else the built-in set.
+`--model gemma3`: Gemma-3-270M (`make models`; its top 8 of 18 blocks). Real SemEval sentences when
+ATLANTIS_DATA_DIR has them, else the built-in set. Results: benchmarks/results/cpu.json, key params_step
+(params_step_only with --only; a `_gemma3` suffix for Gemma).
 """
 
 from __future__ import annotations
@@ -63,6 +65,19 @@ def load_smollm2():
         model = load_pretrained("causal", str(models_dir), "SmolLM2-135M-Instruct.Q4_1.gguf", cache)
         return model.float(), load_tokenizer(str(models_dir)), "real SmolLM2-135M-Instruct (GGUF, dequantised)"
     return build_shape("smollm2-135m"), load_tokenizer("builtin"), "random weights, SmolLM2-135M shape"
+
+
+def load_gemma3():
+    """Gemma-3-270M from `make models` (its GGUF dequantised once into the cache, then the plain copy)."""
+    from atlantis.models.loading import load_pretrained, load_tokenizer
+    from benchmarks.gemma_step import GGUF, gemma_dir
+
+    folder = gemma_dir(None)
+    model = load_pretrained("causal", str(folder), GGUF, os.environ.get("ATLANTIS_CACHE_DIR", ".cache/atlantis"))
+    return model.float(), load_tokenizer(str(folder / "tokenizer")), "real Gemma-3-270M (GGUF, dequantised)"
+
+
+LOADERS = {"smollm2": load_smollm2, "gemma3": load_gemma3}
 
 
 def semeval_batches(tokenizer, steps: int, batch_size: int):
@@ -184,9 +199,9 @@ def run_peer(name: str, model, batches) -> dict:
         }
 
 
-def one(name: str, steps: int, batch_size: int) -> dict:
+def one(name: str, steps: int, batch_size: int, model_name: str = "smollm2") -> dict:
     torch.manual_seed(0)
-    model, tokenizer, weights = load_smollm2()
+    model, tokenizer, weights = LOADERS[model_name]()
     batches, dm, data = semeval_batches(tokenizer, steps, batch_size)
     model.train()
     result = run_peer(name, model, batches) if name in PEERS else run_atlantis(name, model, tokenizer, batches, dm)
@@ -201,15 +216,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--only", nargs="+", help="these variants only (their results: key params_step_only)")
+    parser.add_argument("--model", choices=sorted(LOADERS), default="smollm2", help="the model trained")
     args = parse_sized(parser, argv, steps=3, batch_size=2)
     if args.one:  # a child process: one variant, its result as JSON
-        Path(args.out).write_text(json.dumps(one(args.one, args.steps, args.batch_size)))
+        Path(args.out).write_text(json.dumps(one(args.one, args.steps, args.batch_size, args.model)))
         return {}
     runs = []
     for name in args.only or [*VARIANTS, *PEERS]:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             command = [sys.executable, "-m", "benchmarks.params_step", "--one", name, "--out", out.name]
-            command += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+            command += ["--steps", str(args.steps), "--batch-size", str(args.batch_size), "--model", args.model]
             print(f"-- {name}", flush=True)
             subprocess.run(command, check=True)
             runs.append(json.loads(Path(out.name).read_text()))
@@ -230,7 +246,8 @@ def main(argv: list[str] | None = None) -> dict:
         "runs": runs,
         "atlantis_over_peer": ratios,
     }
-    merge_results(RESULTS / "cpu.json", "params_step_only" if args.only else "params_step", result)
+    key = ("params_step_only" if args.only else "params_step") + ("" if args.model == "smollm2" else f"_{args.model}")
+    merge_results(RESULTS / "cpu.json", key, result)
     print(f"\n{runs[0]['weights']}; {runs[0]['data']}; batch {args.batch_size}, {args.steps} steps, "
           f"~{runs[0]['tokens_per_batch']:.0f} tokens per batch")  # fmt: skip
     print(
@@ -247,7 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     for name, ratio in ratios.items():
         print(f"atlantis / peer step time, {name}: {ratio:.2f} (goal <= 1.0)")
-    print(f"\nwritten: {RESULTS / 'cpu.json'} (params_step)")
+    print(f"\nwritten: {RESULTS / 'cpu.json'} ({key})")
     return result
 
 

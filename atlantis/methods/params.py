@@ -38,7 +38,7 @@ class TopLayers(Params):
 
     cache_lower: the frozen blocks' output for each training example is computed once (the first time the
     example is seen) and reused in every later step, so a step runs only the top `n` blocks forward and
-    backward. Exact for decoder-only Llama / Qwen2-type models without attention dropout (checked); the cache
+    backward. Exact for decoder-only Llama / Qwen2 / Gemma-3-type models without attention dropout (checked); the cache
     holds [tokens, hidden size] floats per training example (~55 MB for 400 SemEval examples at SmolLM2's 576).
     """
 
@@ -55,12 +55,12 @@ class TopLayers(Params):
             log.info("top_layers.cache_lower: every block trains, nothing frozen to cache; the full pass runs")
             self.cache_lower = False
         if self.cache_lower:
-            from atlantis.models.forward import PLAIN_LM_HEAD
+            from atlantis.models.forward import SLICEABLE_DECODERS, plain_lm_head
 
             model_type = getattr(model.config, "model_type", None)
-            if model_type not in PLAIN_LM_HEAD:  # how fast, not what: the same training without the cache
-                log.info("top_layers.cache_lower serves %s models, not %r: the full pass runs", sorted(PLAIN_LM_HEAD),
-                         model_type)  # fmt: skip
+            if model_type not in SLICEABLE_DECODERS or not plain_lm_head(model):  # how fast, not what: same training
+                log.info("top_layers.cache_lower serves %s models, not %r: the full pass runs",
+                         sorted(SLICEABLE_DECODERS), model_type)  # fmt: skip
                 self.cache_lower = False
                 return model
             if getattr(model.config, "attention_dropout", 0.0):

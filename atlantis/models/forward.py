@@ -57,16 +57,26 @@ def nll_from_last_hidden(model, last_hidden: torch.Tensor, labels: torch.Tensor)
     return nll, mask
 
 
+# Decoders whose blocks run as a slice (only_blocks): each block's attention kind and rotary table follow
+# config.layer_types, which the slice narrows with them (Gemma 3: five sliding-window blocks, then one global).
+SLICEABLE_DECODERS = PLAIN_LM_HEAD | {"gemma3_text"}
+
+
 @contextmanager
 def only_blocks(model, blocks: slice):
-    """The decoder runs only `blocks` of its layers (the others are put aside for the duration)."""
+    """The decoder runs only `blocks` of its layers (the others, and their entries of `config.layer_types`, are put
+    aside for the duration: the decoder picks block i's mask and position embeddings by i)."""
     base = model.base_model
-    every = base.layers
+    every, types = base.layers, getattr(base.config, "layer_types", None)
     base.layers = torch.nn.ModuleList(list(every)[blocks])
+    if types is not None:
+        base.config.layer_types = list(types)[blocks]
     try:
         yield base
     finally:
         base.layers = every
+        if types is not None:
+            base.config.layer_types = types
 
 
 @torch.no_grad()

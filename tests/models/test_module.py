@@ -220,7 +220,7 @@ def test_top_layers_from_cached_frozen_outputs_give_the_same_loss_and_gradients(
 
 
 def test_cache_lower_on_a_model_it_cannot_serve_runs_the_full_pass():
-    """How fast, not what: on T5 (or Gemma) the cache is off and the step is the plain one."""
+    """How fast, not what: on T5 the cache is off and the step is the plain one."""
     module, dm = build(
         "seq2seq", params={"_target_": "atlantis.methods.params.TopLayers", "n": 1, "cache_lower": True}
     )
