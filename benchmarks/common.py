@@ -214,6 +214,7 @@ def merge_results(path: Path, key: str, value) -> None:
     data[key] = value
     data["machine"] = machine()
     atomic_write_json(path, data)
+    print(f"written: {path} ({key})")
 
 
 def fit_steps(module, batches, skip: int = 0, accelerator: str = "cpu", precision: str = "32-true"):

@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> dict:
         "goal": "lazy greedy 2000/8000 < 60 s on 2 CPU cores",
     }
     merge_results(RESULTS / "cpu.json", "fisher", result)
-    print(f"written: {RESULTS / 'cpu.json'} (fisher)")
     return result
 
 

@@ -270,7 +270,6 @@ def main(argv: list[str] | None = None) -> dict:
         ("target NLL before training", losses["target logits"], losses["full logits"]),
     ):
         print(f"| {label} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
-    print(f"\nwritten: {RESULTS / 'cpu.json'} ({key})")
     return result
 
 

@@ -264,7 +264,6 @@ def main(argv: list[str] | None = None) -> dict:
         )
     for name, ratio in ratios.items():
         print(f"atlantis / peer step time, {name}: {ratio:.2f} (goal <= 1.0)")
-    print(f"\nwritten: {RESULTS / 'cpu.json'} ({key})")
     return result
 
 

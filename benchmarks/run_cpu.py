@@ -43,7 +43,6 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\n{'figure':<24} {'measured':<28} {'goal':<8} note")
     for row in rows:
         print(f"{row[0]:<24} {row[1]:<28} {row[2]:<8} {row[3]}")
-    print(f"\nwritten: {RESULTS / 'cpu.json'}")
 
 
 if __name__ == "__main__":
