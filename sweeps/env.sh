@@ -27,6 +27,10 @@ sweep() {  # sweep <sweeps/NAME.yaml> [overrides...]: one Hydra multirun; finish
 report() {  # report <multirun or runs folder> [atlantis.report options...]
 	run "$PY" -m atlantis.report "$@"
 }
+restore() {  # restore <kept runs folder>: its completed jobs into outputs/state, so that this sweep skips them
+	[ -d "$1" ] || return 0
+	run "$PY" -m atlantis.experiment.restore "$1" --output-dir "${ATLANTIS_OUTPUT_DIR:-outputs}"
+}
 usage() {  # usage <script's part names...>
 	echo "usage: bash $0 {$(IFS='|'; echo "$*")} [Hydra overrides...]" >&2
 	exit 2

@@ -58,7 +58,8 @@ grid() { limited "$PY" run.py -m --config-dir sweeps --config-name study_ratio l
 reverse() { limited "$PY" run.py -m --config-dir sweeps --config-name study_ratio_reverse launcher="$LAUNCHER" "$@"; }
 
 case "$part" in
-free | grid | reverse) seed_cache && "$part" "$@" ;;
+free) seed_cache && free "$@" ;;
+grid | reverse) seed_cache && restore docs/study_ratio/runs && "$part" "$@" ;;  # kept runs are not trained again
 report) report outputs/study_ratio --keep-runs docs/study_ratio/runs --out docs/study_ratio/grid "$@" ;;
 save) save ;;
 *) usage free grid reverse report save ;;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The trusted-seed study (docs/study_trusted/README.md, issue 32): SmolLM2-135M -> Gemma-3-270M (`make models`),
 # 400 noisy SemEval sentences + k = 10 gold labels per class. One part a command; each resumes (finished jobs are
-# skipped) and takes Hydra overrides after its name, which narrow it into pieces, e.g. `cell uniform seed=0`.
+# skipped, and those kept in docs/study_trusted/runs too) and takes Hydra overrides after its name, which narrow it
+# into pieces, e.g. `cell uniform seed=0`.
 #   measure   one short job of every arm (4 training steps, 64 test sentences): the cost figures of the plan
 #   cell      one noise cell: uniform (50 %), llm_like (30 %) or labeller (the labeller's natural labels),
 #             9 arms x 3 seeds; without a name, the three in that order
@@ -35,11 +36,13 @@ cell() {
 }
 k() { sweep study_trusted noise=0.5 noise_kind=uniform seed=0 trusted.per_class=5,25 "$@"; }
 
+KEPT=docs/study_trusted/runs  # the finished runs, committed: a fresh clone resumes without training them again
 case "$part" in
-measure | k) "$part" "$@" ;;
-cell) cell "$@" ;;
+measure) measure "$@" ;;
+k) restore "$KEPT" && k "$@" ;;
+cell) restore "$KEPT" && cell "$@" ;;
 report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and L2RW: the reading's question 2
-	report outputs/study_trusted --keep-runs docs/study_trusted/runs --out docs/study_trusted "$@"
+	report outputs/study_trusted --keep-runs "$KEPT" --out docs/study_trusted "$@"
 	for other in glc l2rw; do report outputs/study_trusted --baseline "$other" --out "docs/study_trusted/vs_$other" "$@"; done
 	;;
 *) usage measure cell k report ;;

@@ -267,3 +267,29 @@ class SweepSummary(Callback):
         if counts["failed"] or counts["incomplete"]:
             failed = [r["job"] for r in rows if r["status"] in ("failed", "incomplete")]
             raise SystemExit(f"{len(failed)} job(s) failed: {failed}; see failure.json in each job folder")
+
+
+def restore_completed(runs: Path, output_dir: Path) -> dict[str, int]:
+    """Completed jobs of kept run folders (`atlantis.report --keep-runs`, committed with a study) back into the job
+    states under `output_dir`, so that a sweep rerun on a new clone or machine skips them instead of training them
+    again. A job is known by its recorded settings, hashed as this code hashes them: a run whose settings this code
+    would key differently (or none, from before settings were recorded) is left alone and runs again."""
+    counts = {"restored": 0, "present": 0, "unkeyed": 0}
+    for path in sorted(Path(runs).rglob("metrics.json")):
+        try:
+            metrics = json.loads(path.read_text())
+        except ValueError as err:
+            raise ValueError(f"{path}: not a readable metrics.json ({err}); a kept run holds one JSON object") from err
+        settings = metrics.get("settings")
+        if not isinstance(settings, dict):
+            log.warning("%s records no settings: its job cannot be told apart, so it runs again", path)
+            counts["unkeyed"] += 1
+            continue
+        state = Path(output_dir) / "state" / settings_key(settings)
+        if completed_metrics(state) is not None:
+            counts["present"] += 1
+            continue
+        metrics.pop("skipped", None)  # the run it was kept from may itself have been a skipped rerun
+        mark_completed(state, path.parent, metrics)
+        counts["restored"] += 1
+    return counts

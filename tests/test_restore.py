@@ -1,0 +1,48 @@
+"""A study's kept runs (in git) make a sweep resumed on a fresh clone skip the jobs they hold."""
+
+import json
+
+import pytest
+
+from atlantis.experiment.jobs import restore_completed
+from atlantis.experiment.pipeline import run_job
+from atlantis.experiment.restore import main
+from atlantis.report.aggregate import keep_runs
+from tests.conftest import job_config
+
+
+def tiny_job(output_dir, *overrides):
+    return job_config(
+        "dataset=synthetic", "model=tiny", "dataset.reader.sizes=[40,12,12]", "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false", f"paths.output_dir={output_dir}", f"paths.cache_dir={output_dir}/cache",
+        *overrides,
+    )  # fmt: skip
+
+
+def test_a_kept_run_restored_on_a_fresh_machine_is_skipped_with_its_results(tmp_path):
+    first = run_job(tiny_job(tmp_path / "a"), tmp_path / "a" / "sweep" / "0_job")
+    keep_runs(tmp_path / "a" / "sweep", tmp_path / "kept")
+    # another clone: nothing of the first machine's outputs, only the kept runs
+    assert main([str(tmp_path / "kept"), "--output-dir", str(tmp_path / "b")]) == {
+        "restored": 1, "present": 0, "unkeyed": 0
+    }  # fmt: skip
+    again = run_job(tiny_job(tmp_path / "b"), tmp_path / "b" / "sweep" / "0_job")
+    assert again["skipped"]["reason"] == "completed earlier" and not (tmp_path / "b" / "cache").exists()
+    assert again["test/f1_official"] == first["test/f1_official"]
+    assert (tmp_path / "b" / "sweep" / "0_job" / "predictions.jsonl").read_text() == (
+        tmp_path / "a" / "sweep" / "0_job" / "predictions.jsonl"
+    ).read_text()
+    # restored twice: nothing new; another seed is another job, which runs
+    assert restore_completed(tmp_path / "kept", tmp_path / "b")["present"] == 1
+    other = run_job(tiny_job(tmp_path / "b", "seed=1"), tmp_path / "b" / "sweep" / "1_job")
+    assert "skipped" not in other
+
+
+def test_a_kept_run_without_settings_runs_again_and_a_broken_one_is_named(tmp_path):
+    (tmp_path / "kept" / "old").mkdir(parents=True)
+    (tmp_path / "kept" / "old" / "metrics.json").write_text(json.dumps({"test/f1_official": 0.5}))
+    assert restore_completed(tmp_path / "kept", tmp_path / "out") == {"restored": 0, "present": 0, "unkeyed": 1}
+    (tmp_path / "kept" / "broken").mkdir()
+    (tmp_path / "kept" / "broken" / "metrics.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"broken/metrics.json: not a readable metrics.json"):
+        restore_completed(tmp_path / "kept", tmp_path / "out")
