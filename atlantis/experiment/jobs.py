@@ -18,7 +18,7 @@ from atlantis.utils.io import atomic_write_json
 log = logging.getLogger(__name__)
 # The job key is a hash of the resolved settings (less the runtime-only ones below) and this version. Bump it when
 # keys must change meaning: every earlier job then runs again instead of being taken for a finished one.
-JOB_KEY_VERSION = 2
+JOB_KEY_VERSION = 3  # 3: local paths enter as what they hold (portable_settings)
 # Settings that do not change a job's result, so they do not enter its key. The strategy, devices and nodes
 # change how fast a job runs, never its numbers (atlantis.data.sampling: the same global batches on any world).
 RUNTIME_KEYS = (
@@ -47,7 +47,23 @@ def job_settings(cfg: dict) -> dict:
 
 def settings_key(settings: dict) -> str:
     """The job key of a job's settings (job_settings), under this code's JOB_KEY_VERSION."""
-    return cache_key({"settings": settings, "version": JOB_KEY_VERSION})
+    return cache_key({"settings": portable_settings(settings), "version": JOB_KEY_VERSION})
+
+
+def portable_settings(value, memo_dir: str | None = None):
+    """Settings with every local path (a model or tokenizer folder, a label file) replaced by what it holds (its name
+    and content digest): the same files reached from another checkout, worktree or machine are the same job, and
+    a job's state is found there. A path that is not on this machine stays as it is. The recorded settings keep the
+    paths, for a person to read."""
+    from atlantis.signals.identity import local_identity
+
+    if isinstance(value, dict):
+        return {key: portable_settings(item, memo_dir) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable_settings(item, memo_dir) for item in value]
+    if isinstance(value, str) and "/" in value and os.path.exists(value):
+        return local_identity(value, memo_dir or os.environ.get("ATLANTIS_CACHE_DIR"))
+    return value
 
 
 def with_file_digests(options: dict) -> dict:
@@ -273,19 +289,28 @@ def restore_completed(runs: Path, output_dir: Path) -> dict[str, int]:
     """Completed jobs of kept run folders (`atlantis.report --keep-runs`, committed with a study) back into the job
     states under `output_dir`, so that a sweep rerun on a new clone or machine skips them instead of training them
     again. A job is known by its recorded settings, hashed as this code hashes them: a run whose settings this code
-    would key differently (or none, from before settings were recorded) is left alone and runs again."""
-    counts = {"restored": 0, "present": 0, "unkeyed": 0}
+    would key differently (or none, from before settings were recorded), or whose model files are not on this
+    machine, is left alone and runs again."""
+    counts = {"restored": 0, "present": 0, "unkeyed": 0, "moved": 0}
     for path in sorted(Path(runs).rglob("metrics.json")):
         try:
             metrics = json.loads(path.read_text())
         except ValueError as err:
             raise ValueError(f"{path}: not a readable metrics.json ({err}); a kept run holds one JSON object") from err
-        settings = metrics.get("settings")
-        if not isinstance(settings, dict):
+        recorded, settings = metrics.get("job_key") or {}, metrics.get("settings")
+        if recorded.get("version") == JOB_KEY_VERSION:  # its key as this code would compute it where it ran
+            key = recorded["key"]
+        elif not isinstance(settings, dict):
             log.warning("%s records no settings: its job cannot be told apart, so it runs again", path)
             counts["unkeyed"] += 1
             continue
-        state = Path(output_dir) / "state" / settings_key(settings)
+        elif gone := [value for value in local_paths(settings) if not os.path.exists(value)]:
+            log.warning("%s: its settings name %s, not on this machine: its job runs again", path, ", ".join(gone))
+            counts["moved"] += 1
+            continue
+        else:  # from before keys were recorded: its settings, hashed as this code hashes them
+            key = settings_key(settings)
+        state = Path(output_dir) / "state" / key
         if completed_metrics(state) is not None:
             counts["present"] += 1
             continue
@@ -293,3 +318,12 @@ def restore_completed(runs: Path, output_dir: Path) -> dict[str, int]:
         mark_completed(state, path.parent, metrics)
         counts["restored"] += 1
     return counts
+
+
+def local_paths(value) -> list[str]:
+    """The absolute paths a job's settings name."""
+    if isinstance(value, dict):
+        return [path for item in value.values() for path in local_paths(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in local_paths(item)]
+    return [value] if isinstance(value, str) and os.path.isabs(value) else []

@@ -28,6 +28,7 @@ from atlantis.eval.outputs import TASK_SCALARS, write_test_outputs
 from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import (
+    JOB_KEY_VERSION,
     checkpoints_kept,
     completed_metrics,
     job_settings,
@@ -541,6 +542,8 @@ def job_metrics(job: Job) -> dict:
             "fallback": cfg.get("fallback"),
             "config": job_summary(cfg),
             "settings": job.settings,  # the report's row key: every setting that tells two jobs apart
+            # the state's name: a kept run is restored by it on a machine whose paths differ (experiment.restore)
+            "job_key": {"key": job.state.name, "version": JOB_KEY_VERSION},
         }
     )
     if trusted := job.datamodule.splits.info.get("trusted"):

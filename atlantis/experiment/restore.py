@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> dict[str, int]:
     counts = restore_completed(args.runs, args.output_dir)
     print(
         f"{args.runs}: {counts['restored']} completed jobs restored into {args.output_dir / 'state'}, "
-        f"{counts['present']} there already, {counts['unkeyed']} without recorded settings (these run again)"
+        f"{counts['present']} there already; {counts['unkeyed']} without recorded settings and {counts['moved']} "
+        "naming files not on this machine (these run again)"
     )
     return counts
 

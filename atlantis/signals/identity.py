@@ -18,11 +18,18 @@ from atlantis.utils.io import atomic_write_json
 MODEL_FILES = (".json", ".safetensors", ".bin", ".gguf", ".model", ".txt", ".tiktoken")
 
 
+_DIGESTS: dict[tuple, str] = {}  # this process's digests, by (folder, file, sizes and mtimes)
+
+
 def content_digest(path: str | Path, memo_dir: str | Path | None = None, only: str | None = None) -> str:
-    """SHA-256 over a local model's files (or the one file `only`), memoised by (size, mtime) under `memo_dir`."""
+    """SHA-256 over a local model's files (or the one file `only`), memoised by (size, mtime) in this process and
+    under `memo_dir`."""
     root = Path(path)
     files = [root / only] if only else sorted(p for p in root.iterdir() if p.is_file() and p.suffix in MODEL_FILES)
     stats = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+    seen = (str(root.resolve()), only, json.dumps(stats, sort_keys=True))
+    if seen in _DIGESTS:
+        return _DIGESTS[seen]
     memo_path = None
     if memo_dir is not None:
         where = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
@@ -31,13 +38,14 @@ def content_digest(path: str | Path, memo_dir: str | Path | None = None, only: s
             try:
                 memo = json.loads(memo_path.read_text())
                 if memo["stats"] == stats:
+                    _DIGESTS[seen] = memo["digest"]
                     return memo["digest"]
             except (ValueError, KeyError):
                 pass
     total = hashlib.sha256()
     for p in files:
         total.update(f"{p.name}:{file_sha256(p)}\n".encode())
-    digest = total.hexdigest()[:32]
+    digest = _DIGESTS[seen] = total.hexdigest()[:32]
     if memo_path is not None:
         atomic_write_json(memo_path, {"stats": stats, "digest": digest})
     return digest
@@ -51,3 +59,11 @@ def model_identity(spec: dict, memo_dir: str | Path | None = None) -> dict:
     if os.path.isdir(name):
         return {"local": content_digest(name, memo_dir, spec.get("gguf_file")), "gguf_file": spec.get("gguf_file")}
     return {"hub": name, "gguf_file": spec.get("gguf_file")}
+
+
+def local_identity(path: str | Path, memo_dir: str | Path | None = None) -> dict:
+    """A local folder or file as what it holds (its name and content digest), not where it is."""
+    path = Path(path)
+    if path.is_dir():
+        return {"local": path.name, "digest": content_digest(path, memo_dir)}
+    return {"local": path.name, "digest": content_digest(path.parent, memo_dir, only=path.name)}
