@@ -42,3 +42,21 @@ def test_verbose_is_not_part_of_the_job_key():
     from atlantis.experiment.jobs import RUNTIME_KEYS
 
     assert "verbose" in RUNTIME_KEYS
+
+
+def test_a_job_without_a_progress_bar_logs_each_epoch_of_each_model_it_trains(tmp_path, caplog):
+    from atlantis.experiment.pipeline import run_job
+    from tests.conftest import job_config
+
+    cfg = job_config(
+        "dataset=synthetic", "model=tiny", "dataset.reader.sizes=[40,12,12]", "trainer.max_epochs=2",
+        "trainer.enable_progress_bar=false", "method=atlantis", "reference=crossfit", "reference.folds=2",
+        "reference.max_epochs=1", f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache",
+    )  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="atlantis"):
+        run_job(cfg, tmp_path / "run")
+    lines = [r.getMessage() for r in caplog.records if r.name == "atlantis.models.trainer"]
+    trained = [line for line in lines if line.startswith("training: epoch")]
+    assert [line.split(",")[0] for line in trained] == ["training: epoch 1/2", "training: epoch 2/2"]
+    assert all("val F1 " in line and "train loss " in line and line.endswith(" min") for line in trained)
+    assert sum(line.startswith("small model: epoch 1/1") for line in lines) == 2  # the two cross-fitted folds

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 import lightning as L
 import torch
+
+log = logging.getLogger(__name__)
 
 
 def default_precision(accelerator: str = "auto") -> str:
@@ -20,9 +25,13 @@ def make_trainer(
     strategy="auto",
     validate: bool = True,
     enable_model_summary: bool = True,
+    what: str = "training",
 ) -> L.Trainer:
-    """A Trainer from a plain `trainer` settings dict (conf/trainer/*.yaml)."""
+    """A Trainer from a plain `trainer` settings dict (conf/trainer/*.yaml). Without a progress bar, a line per epoch
+    (`what` names the model trained) tells a log's reader how far the fit is."""
     accelerator = settings.get("accelerator", "auto")
+    progress_bar = settings.get("enable_progress_bar", True)
+    callbacks = [*callbacks, *([] if progress_bar else [EpochLog(what)])]
     extra = {} if validate else {"limit_val_batches": 0}
     if validate:
         extra.update(
@@ -48,8 +57,32 @@ def make_trainer(
         logger=logger,
         enable_checkpointing=any(isinstance(c, L.pytorch.callbacks.ModelCheckpoint) for c in callbacks),
         default_root_dir=default_root_dir,
-        enable_progress_bar=settings.get("enable_progress_bar", True),
+        enable_progress_bar=progress_bar,
         enable_model_summary=enable_model_summary,
         deterministic=settings.get("deterministic", False),
         **extra,
     )
+
+
+class EpochLog(L.Callback):
+    """One line per training epoch: its number, steps, last training loss, validation F1 (when it validated) and
+    the time so far, what a progress bar shows, for a log file."""
+
+    def __init__(self, what: str = "training"):
+        self.what = what
+        self.start = time.perf_counter()
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        parts = [f"{self.what}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}",
+                 f"step {trainer.global_step}/{trainer.estimated_stepping_batches}"]  # fmt: skip
+        if (loss := metrics.get("train/loss")) is not None:
+            parts.append(f"train loss {float(loss):.4f}")
+        if (f1 := metrics.get("val/f1")) is not None:
+            parts.append(f"val F1 {float(f1):.4f}")
+        log.info("%s, %.1f min", ", ".join(parts), (time.perf_counter() - self.start) / 60)

@@ -32,7 +32,9 @@ def finetune_small(make_module: Callable, features: list[dict], collate, setting
     )
     module.params_policy.prepare(module, loader)
     # One process (rank zero computes the references; the job's strategy and devices are for the main model).
-    trainer = make_trainer(dict(settings, devices=1, num_nodes=1), validate=False, enable_model_summary=False)
+    trainer = make_trainer(
+        dict(settings, devices=1, num_nodes=1), validate=False, enable_model_summary=False, what="small model"
+    )
     trainer.fit(module, train_dataloaders=loader)
     return module.params_policy.merge(module.model)  # adapters are folded in: the cache holds a plain model
 
