@@ -60,3 +60,4 @@ def test_a_job_without_a_progress_bar_logs_each_epoch_of_each_model_it_trains(tm
     assert [line.split(",")[0] for line in trained] == ["training: epoch 1/2", "training: epoch 2/2"]
     assert all("val F1 " in line and "train loss " in line and line.endswith(" min") for line in trained)
     assert sum(line.startswith("small model: epoch 1/1") for line in lines) == 2  # the two cross-fitted folds
+    assert any(r.getMessage().startswith("testing 12 examples with best-epoch=") for r in caplog.records)

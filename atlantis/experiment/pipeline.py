@@ -489,6 +489,8 @@ def evaluate(job: Job) -> None:
     job.reports["val_history"] = list(job.module.val_history)
     job.reports["step_weighting"] = list(job.module.step_weight_history)
     best_path = (job.checkpoint.best_model_path or None) if job.method.params.trains else None
+    log.info("testing %d examples with %s", len(job.datamodule.features.get("test", ())),
+             os.path.basename(best_path) if best_path else "the model as it is")  # fmt: skip
     job.trainer.test(
         job.module,
         datamodule=job.datamodule,
