@@ -88,3 +88,14 @@ def test_a_kept_run_with_its_recorded_key_is_restored_though_its_paths_are_gone(
     (tmp_path / "kept" / "run" / "metrics.json").write_text(json.dumps(metrics))
     assert restore_completed(tmp_path / "kept", tmp_path / "out")["restored"] == 1
     assert (tmp_path / "out" / "state" / "abc123" / "metrics.json").is_file()
+
+
+def test_keeping_a_run_written_before_keys_were_recorded_adds_its_key(tmp_path):
+    from atlantis.experiment.jobs import JOB_KEY_VERSION, settings_key
+
+    settings = {"seed": 0, "method": {"name": "sft"}}
+    (tmp_path / "sweep" / "0_job").mkdir(parents=True)
+    (tmp_path / "sweep" / "0_job" / "metrics.json").write_text(json.dumps({"settings": settings}))
+    keep_runs(tmp_path / "sweep", tmp_path / "kept")
+    kept = json.loads((tmp_path / "kept" / "0_job" / "metrics.json").read_text())
+    assert kept["job_key"] == {"key": settings_key(settings), "version": JOB_KEY_VERSION}

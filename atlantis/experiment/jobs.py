@@ -297,19 +297,17 @@ def restore_completed(runs: Path, output_dir: Path) -> dict[str, int]:
             metrics = json.loads(path.read_text())
         except ValueError as err:
             raise ValueError(f"{path}: not a readable metrics.json ({err}); a kept run holds one JSON object") from err
-        recorded, settings = metrics.get("job_key") or {}, metrics.get("settings")
-        if recorded.get("version") == JOB_KEY_VERSION:  # its key as this code would compute it where it ran
-            key = recorded["key"]
-        elif not isinstance(settings, dict):
-            log.warning("%s records no settings: its job cannot be told apart, so it runs again", path)
-            counts["unkeyed"] += 1
+        key = run_job_key(metrics)
+        if key is None:
+            settings = metrics.get("settings")
+            if not isinstance(settings, dict):
+                log.warning("%s records no settings: its job cannot be told apart, so it runs again", path)
+                counts["unkeyed"] += 1
+            else:
+                gone = ", ".join(value for value in local_paths(settings) if not os.path.exists(value))
+                log.warning("%s: its settings name %s, not on this machine: its job runs again", path, gone)
+                counts["moved"] += 1
             continue
-        elif gone := [value for value in local_paths(settings) if not os.path.exists(value)]:
-            log.warning("%s: its settings name %s, not on this machine: its job runs again", path, ", ".join(gone))
-            counts["moved"] += 1
-            continue
-        else:  # from before keys were recorded: its settings, hashed as this code hashes them
-            key = settings_key(settings)
         state = Path(output_dir) / "state" / key
         if completed_metrics(state) is not None:
             counts["present"] += 1
@@ -318,6 +316,17 @@ def restore_completed(runs: Path, output_dir: Path) -> dict[str, int]:
         mark_completed(state, path.parent, metrics)
         counts["restored"] += 1
     return counts
+
+
+def run_job_key(metrics: dict) -> str | None:
+    """A run's job key under this code: the one it recorded (same JOB_KEY_VERSION), else (runs from before keys
+    were recorded) its settings hashed here, which needs the files they name; None when neither can be had."""
+    recorded, settings = metrics.get("job_key") or {}, metrics.get("settings")
+    if recorded.get("version") == JOB_KEY_VERSION:
+        return recorded["key"]
+    if isinstance(settings, dict) and all(os.path.exists(value) for value in local_paths(settings)):
+        return settings_key(settings)
+    return None
 
 
 def local_paths(value) -> list[str]:

@@ -23,6 +23,18 @@ SHOWN |= set(REPLICATES)
 UNSET = "<unset>"
 
 
+def path_free(tree):
+    """Settings with each absolute path cut to its last two parts (`models/gemma-3-270m`): the same job run from
+    another checkout, worktree or machine is the same setting (what the files hold is in the job key)."""
+    if isinstance(tree, dict):
+        return {key: path_free(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [path_free(value) for value in tree]
+    if isinstance(tree, str) and tree.startswith("/"):
+        return "/".join(Path(tree).parts[-2:])
+    return tree
+
+
 def flatten(tree, prefix: str = "") -> dict:
     """{'method.select.budget': 0.25, ...}; class paths shortened to the class name, lists as text."""
     if isinstance(tree, dict):
@@ -42,7 +54,7 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
     """
     # null and absent are one value, UNSET, that counts as a difference (a reference with its own params policy
     # is another setting than one without) but is not printed (SFT has no temperature).
-    flat = pd.DataFrame([flatten(s) for s in settings], dtype=object).fillna(UNSET).astype(str)
+    flat = pd.DataFrame([flatten(path_free(s)) for s in settings], dtype=object).fillna(UNSET).astype(str)
     # A setting belongs in the key when it differs between runs that the GROUP columns would pool (what those
     # columns already say, such as a method's weighting class or a noise kind's label file, is not repeated).
     by_group = flat.groupby([frame[key].astype(str).to_numpy() for key in GROUP])
@@ -79,7 +91,7 @@ def same_selection(base: pd.DataFrame, selection: str) -> pd.DataFrame:
 def job_fingerprint(metrics: dict) -> str | None:
     """The job a run's metrics record (its settings, as text); None for runs written before they recorded them."""
     settings = metrics.get("settings")
-    return json.dumps(settings, sort_keys=True) if settings else None
+    return json.dumps(path_free(settings), sort_keys=True) if settings else None
 
 
 def folder_job(run: Path) -> str | None:
@@ -439,9 +451,22 @@ def keep_runs(root: str | Path, dest: str | Path) -> int:
         for name in KEPT_FILES:
             if (run / name).is_file():
                 shutil.copyfile(run / name, target / name)
+        add_job_key(target / "metrics.json")
         if job is not None:
             kept[job] = target
     return len(runs)
+
+
+def add_job_key(path: Path) -> None:
+    """A kept run without its job key gets it, computed here while the files its settings name are on this
+    machine: `python -m atlantis.experiment.restore` then places it on any other."""
+    from atlantis.experiment.jobs import JOB_KEY_VERSION, run_job_key  # imports torch: only here
+    from atlantis.utils.io import atomic_write_json
+
+    metrics = json.loads(path.read_text())
+    if (metrics.get("job_key") or {}).get("version") == JOB_KEY_VERSION or (key := run_job_key(metrics)) is None:
+        return
+    atomic_write_json(path, dict(metrics, job_key={"key": key, "version": JOB_KEY_VERSION}))
 
 
 def write_report(

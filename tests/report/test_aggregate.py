@@ -414,3 +414,20 @@ def test_a_selection_that_reads_the_reference_names_it_and_two_references_are_tw
     assert table.loc[("cleanlab", "crossfit"), "mean"] == pytest.approx(0.30)
     assert table.loc[("cleanlab", "trusted"), "mean"] == pytest.approx(0.35)
     assert table.loc[("sft", "-"), "mean"] == pytest.approx(0.28)  # SFT reads no reference, whatever is configured
+
+
+def test_seeds_run_from_two_checkouts_are_one_setting(tmp_path):
+    # seed 0 run in a worktree, seed 1 from a fresh clone: the model paths differ, the setting does not
+    for seed, root in ((0, "/work/wt_trusted"), (1, "/check/work/main")):
+        for method, score in (("sft", 0.40 + seed / 100), ("atlantis", 0.45 + seed / 100)):
+            path = tmp_path / f"{method}-{seed}"
+            path.mkdir()
+            config = {"dataset": "semeval", "model": "pair", "noise_kind": "uniform", "noise": 0.5, "method": method}
+            config.update(reference=None, seed=seed)
+            settings = {"seed": seed, "method": {"name": method},
+                        "model": {"large": {"name_or_path": f"{root}/models/gemma-3-270m"}}}  # fmt: skip
+            metrics = {"config": config, "settings": settings, "test/f1_official": score}
+            (path / "metrics.json").write_text(json.dumps(metrics))
+    table = pd.read_csv(write_report(tmp_path)["csv"], keep_default_na=False).set_index("method")
+    assert table.loc["sft", "n_seeds"] == 2 and table.loc["atlantis", "n_seeds"] == 2
+    assert (table["variant"] == "").all()
