@@ -50,7 +50,7 @@ def settings_key(settings: dict) -> str:
     return cache_key({"settings": portable_settings(settings), "version": JOB_KEY_VERSION})
 
 
-def portable_settings(value, memo_dir: str | None = None):
+def portable_settings(value):
     """Settings with every local path (a model or tokenizer folder, a label file) replaced by what it holds (its name
     and content digest): the same files reached from another checkout, worktree or machine are the same job, and
     a job's state is found there. A path that is not on this machine stays as it is. The recorded settings keep the
@@ -58,11 +58,11 @@ def portable_settings(value, memo_dir: str | None = None):
     from atlantis.signals.identity import local_identity
 
     if isinstance(value, dict):
-        return {key: portable_settings(item, memo_dir) for key, item in value.items()}
+        return {key: portable_settings(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [portable_settings(item, memo_dir) for item in value]
+        return [portable_settings(item) for item in value]
     if isinstance(value, str) and "/" in value and os.path.exists(value):
-        return local_identity(value, memo_dir or os.environ.get("ATLANTIS_CACHE_DIR"))
+        return local_identity(value, os.environ.get("ATLANTIS_CACHE_DIR"))  # digests remembered there too
     return value
 
 
@@ -288,9 +288,9 @@ class SweepSummary(Callback):
 def restore_completed(runs: Path, output_dir: Path) -> dict[str, int]:
     """Completed jobs of kept run folders (`atlantis.report --keep-runs`, committed with a study) back into the job
     states under `output_dir`, so that a sweep rerun on a new clone or machine skips them instead of training them
-    again. A job is known by its recorded settings, hashed as this code hashes them: a run whose settings this code
-    would key differently (or none, from before settings were recorded), or whose model files are not on this
-    machine, is left alone and runs again."""
+    again. A job is known by the key its run recorded (run_job_key); a run that recorded none and whose settings
+    cannot be hashed here (none recorded, or model files not on this machine) is left alone and runs again; so does
+    one whose settings this code would key differently (a changed default), as it should."""
     counts = {"restored": 0, "present": 0, "unkeyed": 0, "moved": 0}
     for path in sorted(Path(runs).rglob("metrics.json")):
         try:
