@@ -80,7 +80,7 @@ def test_a_kept_run_naming_model_files_this_machine_lacks_is_not_restored(tmp_pa
 
 
 def test_a_kept_run_with_its_recorded_key_is_restored_though_its_paths_are_gone(tmp_path):
-    from atlantis.experiment.jobs import JOB_KEY_VERSION
+    from atlantis.signals.identity import JOB_KEY_VERSION
 
     (tmp_path / "kept" / "run").mkdir(parents=True)
     metrics = {"settings": {"model": {"name_or_path": "/elsewhere/gemma"}}, "job_key": {"key": "abc123",
@@ -91,7 +91,7 @@ def test_a_kept_run_with_its_recorded_key_is_restored_though_its_paths_are_gone(
 
 
 def test_keeping_a_run_written_before_keys_were_recorded_adds_its_key(tmp_path):
-    from atlantis.experiment.jobs import JOB_KEY_VERSION, settings_key
+    from atlantis.signals.identity import JOB_KEY_VERSION, settings_key
 
     settings = {"seed": 0, "method": {"name": "sft"}}
     (tmp_path / "sweep" / "0_job").mkdir(parents=True)

@@ -12,13 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from atlantis.signals.cache import cache_key, file_sha256, folder_beside, result_params
+from atlantis.signals.cache import file_sha256, folder_beside, result_params
+from atlantis.signals.identity import local_paths, run_job_key, settings_key
 from atlantis.utils.io import atomic_write_json
 
 log = logging.getLogger(__name__)
-# The job key is a hash of the resolved settings (less the runtime-only ones below) and this version. Bump it when
-# keys must change meaning: every earlier job then runs again instead of being taken for a finished one.
-JOB_KEY_VERSION = 3  # 3: local paths enter as what they hold (portable_settings)
 # Settings that do not change a job's result, so they do not enter its key. The strategy, devices and nodes
 # change how fast a job runs, never its numbers (atlantis.data.sampling: the same global batches on any world).
 RUNTIME_KEYS = (
@@ -43,27 +41,6 @@ def job_settings(cfg: dict) -> dict:
     if isinstance((kept.get("reference") or {}).get("params"), dict):
         kept["reference"] = dict(kept["reference"], params=result_params(kept["reference"]["params"]))
     return kept
-
-
-def settings_key(settings: dict) -> str:
-    """The job key of a job's settings (job_settings), under this code's JOB_KEY_VERSION."""
-    return cache_key({"settings": portable_settings(settings), "version": JOB_KEY_VERSION})
-
-
-def portable_settings(value):
-    """Settings with every local path (a model or tokenizer folder, a label file) replaced by what it holds (its name
-    and content digest): the same files reached from another checkout, worktree or machine are the same job, and
-    a job's state is found there. A path that is not on this machine stays as it is. The recorded settings keep the
-    paths, for a person to read."""
-    from atlantis.signals.identity import local_identity
-
-    if isinstance(value, dict):
-        return {key: portable_settings(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [portable_settings(item) for item in value]
-    if isinstance(value, str) and "/" in value and os.path.exists(value):
-        return local_identity(value, os.environ.get("ATLANTIS_CACHE_DIR"))  # digests remembered there too
-    return value
 
 
 def with_file_digests(options: dict) -> dict:
@@ -316,23 +293,3 @@ def restore_completed(runs: Path, output_dir: Path) -> dict[str, int]:
         mark_completed(state, path.parent, metrics)
         counts["restored"] += 1
     return counts
-
-
-def run_job_key(metrics: dict) -> str | None:
-    """A run's job key under this code: the one it recorded (same JOB_KEY_VERSION), else (runs from before keys
-    were recorded) its settings hashed here, which needs the files they name; None when neither can be had."""
-    recorded, settings = metrics.get("job_key") or {}, metrics.get("settings")
-    if recorded.get("version") == JOB_KEY_VERSION:
-        return recorded["key"]
-    if isinstance(settings, dict) and all(os.path.exists(value) for value in local_paths(settings)):
-        return settings_key(settings)
-    return None
-
-
-def local_paths(value) -> list[str]:
-    """The absolute paths a job's settings name."""
-    if isinstance(value, dict):
-        return [path for item in value.values() for path in local_paths(item)]
-    if isinstance(value, list):
-        return [path for item in value for path in local_paths(item)]
-    return [value] if isinstance(value, str) and os.path.isabs(value) else []

@@ -28,7 +28,6 @@ from atlantis.eval.outputs import TASK_SCALARS, write_test_outputs
 from atlantis.experiment.config import instantiate, plain
 from atlantis.experiment.fallback import apply_fallback, make_reader, ran_name
 from atlantis.experiment.jobs import (
-    JOB_KEY_VERSION,
     checkpoints_kept,
     completed_metrics,
     job_settings,
@@ -49,7 +48,7 @@ from atlantis.models.loading import load_tokenizer
 from atlantis.models.module import RelationLM
 from atlantis.models.trainer import make_trainer
 from atlantis.signals.cache import ArtifactCache
-from atlantis.signals.identity import content_digest, model_identity
+from atlantis.signals.identity import JOB_KEY_VERSION, content_digest, model_identity
 from atlantis.signals.store import RoleEncoding, Signals
 from atlantis.utils.distributed import (
     broadcast_from_zero,

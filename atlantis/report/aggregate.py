@@ -460,7 +460,7 @@ def keep_runs(root: str | Path, dest: str | Path) -> int:
 def add_job_key(path: Path) -> None:
     """A kept run without its job key gets it, computed here while the files its settings name are on this
     machine: `python -m atlantis.experiment.restore` then places it on any other."""
-    from atlantis.experiment.jobs import JOB_KEY_VERSION, run_job_key  # imports torch: only here
+    from atlantis.signals.identity import JOB_KEY_VERSION, run_job_key  # imports torch: only here
     from atlantis.utils.io import atomic_write_json
 
     metrics = json.loads(path.read_text())

@@ -12,9 +12,12 @@ import json
 import os
 from pathlib import Path
 
-from atlantis.signals.cache import file_sha256
+from atlantis.signals.cache import cache_key, file_sha256
 from atlantis.utils.io import atomic_write_json
 
+# The job key is a hash of the resolved settings (less the runtime-only ones of experiment.jobs) and this version. Bump it when
+# keys must change meaning: every earlier job then runs again instead of being taken for a finished one.
+JOB_KEY_VERSION = 3  # 3: local paths enter as what they hold (portable_settings)
 MODEL_FILES = (".json", ".safetensors", ".bin", ".gguf", ".model", ".txt", ".tiktoken")
 
 
@@ -67,3 +70,43 @@ def local_identity(path: str | Path, memo_dir: str | Path | None = None) -> dict
     if path.is_dir():
         return {"local": path.name, "digest": content_digest(path, memo_dir)}
     return {"local": path.name, "digest": content_digest(path.parent, memo_dir, only=path.name)}
+
+
+# ---- job keys (atlantis.experiment.jobs: a job's state folder; the report's kept runs) ----
+def settings_key(settings: dict) -> str:
+    """The job key of a job's settings (job_settings), under this code's JOB_KEY_VERSION."""
+    return cache_key({"settings": portable_settings(settings), "version": JOB_KEY_VERSION})
+
+
+def portable_settings(value):
+    """Settings with every local path (a model or tokenizer folder, a label file) replaced by what it holds (its name
+    and content digest): the same files reached from another checkout, worktree or machine are the same job, and
+    a job's state is found there. A path that is not on this machine stays as it is. The recorded settings keep the
+    paths, for a person to read."""
+    if isinstance(value, dict):
+        return {key: portable_settings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [portable_settings(item) for item in value]
+    if isinstance(value, str) and "/" in value and os.path.exists(value):
+        return local_identity(value, os.environ.get("ATLANTIS_CACHE_DIR"))  # digests remembered there too
+    return value
+
+
+def run_job_key(metrics: dict) -> str | None:
+    """A run's job key under this code: the one it recorded (same JOB_KEY_VERSION), else (runs from before keys
+    were recorded) its settings hashed here, which needs the files they name; None when neither can be had."""
+    recorded, settings = metrics.get("job_key") or {}, metrics.get("settings")
+    if recorded.get("version") == JOB_KEY_VERSION:
+        return recorded["key"]
+    if isinstance(settings, dict) and all(os.path.exists(value) for value in local_paths(settings)):
+        return settings_key(settings)
+    return None
+
+
+def local_paths(value) -> list[str]:
+    """The absolute paths a job's settings name."""
+    if isinstance(value, dict):
+        return [path for item in value.values() for path in local_paths(item)]
+    if isinstance(value, list):
+        return [path for item in value for path in local_paths(item)]
+    return [value] if isinstance(value, str) and os.path.isabs(value) else []
