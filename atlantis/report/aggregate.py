@@ -12,6 +12,7 @@ import pandas as pd
 from atlantis.methods.method import BASELINE, reads_reference
 from atlantis.report.bootstrap import METRICS, Predictions, paired_bootstrap
 from atlantis.utils.io import atomic_write_text
+from atlantis.utils.tree import map_strings
 
 log = logging.getLogger(__name__)
 GROUP = ["dataset", "model", "noise_kind", "noise", "method", "reference"]
@@ -23,16 +24,10 @@ SHOWN |= set(REPLICATES)
 UNSET = "<unset>"
 
 
-def path_free(tree):
+def path_free(settings):
     """Settings with each absolute path cut to its last two parts (`models/gemma-3-270m`): the same job run from
     another checkout, worktree or machine is the same setting (what the files hold is in the job key)."""
-    if isinstance(tree, dict):
-        return {key: path_free(value) for key, value in tree.items()}
-    if isinstance(tree, list):
-        return [path_free(value) for value in tree]
-    if isinstance(tree, str) and tree.startswith("/"):
-        return "/".join(Path(tree).parts[-2:])
-    return tree
+    return map_strings(settings, lambda value: "/".join(Path(value).parts[-2:]) if value.startswith("/") else value)
 
 
 def flatten(tree, prefix: str = "") -> dict:

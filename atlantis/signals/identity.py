@@ -14,6 +14,7 @@ from pathlib import Path
 
 from atlantis.signals.cache import cache_key, file_sha256
 from atlantis.utils.io import atomic_write_json
+from atlantis.utils.tree import map_strings, string_leaves
 
 # The job key is a hash of the resolved settings (less the runtime-only ones of experiment.jobs) and this version. Bump it when
 # keys must change meaning: every earlier job then runs again instead of being taken for a finished one.
@@ -78,18 +79,18 @@ def settings_key(settings: dict) -> str:
     return cache_key({"settings": portable_settings(settings), "version": JOB_KEY_VERSION})
 
 
-def portable_settings(value):
+def portable_settings(settings: dict) -> dict:
     """Settings with every local path (a model or tokenizer folder, a label file) replaced by what it holds (its name
     and content digest): the same files reached from another checkout, worktree or machine are the same job, and
     a job's state is found there. A path that is not on this machine stays as it is. The recorded settings keep the
     paths, for a person to read."""
-    if isinstance(value, dict):
-        return {key: portable_settings(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [portable_settings(item) for item in value]
-    if isinstance(value, str) and "/" in value and os.path.exists(value):
-        return local_identity(value, os.environ.get("ATLANTIS_CACHE_DIR"))  # digests remembered there too
-    return value
+
+    def portable(value: str):
+        if "/" in value and os.path.exists(value):
+            return local_identity(value, os.environ.get("ATLANTIS_CACHE_DIR"))  # digests remembered there too
+        return value
+
+    return map_strings(settings, portable)
 
 
 def run_job_key(metrics: dict) -> str | None:
@@ -103,10 +104,6 @@ def run_job_key(metrics: dict) -> str | None:
     return None
 
 
-def local_paths(value) -> list[str]:
+def local_paths(settings: dict) -> list[str]:
     """The absolute paths a job's settings name."""
-    if isinstance(value, dict):
-        return [path for item in value.values() for path in local_paths(item)]
-    if isinstance(value, list):
-        return [path for item in value for path in local_paths(item)]
-    return [value] if isinstance(value, str) and os.path.isabs(value) else []
+    return [value for value in string_leaves(settings) if os.path.isabs(value)]
