@@ -33,9 +33,20 @@ def test_lightning_chatter_is_dropped_unless_verbose(root_handler, verbose):
         )
         is verbose
     )
+    restoring = "Restoring states from the checkpoint path at outputs/state/k/checkpoints/best.ckpt"
+    assert shown(root_handler, lightning, logging.INFO, restoring) is verbose  # the pipeline names its checkpoint
     assert shown(root_handler, "atlantis.experiment.pipeline", logging.INFO, "test metrics: {...}")
     assert shown(root_handler, lightning, logging.WARNING, "The dataloader does not have many workers")
     assert not shown(root_handler, lightning, logging.INFO, "💡 Tip: For seamless cloud uploads")  # advertising
+
+
+def test_the_gguf_readers_bar_obeys_the_progress_bar_switch(capsys):
+    from transformers import modeling_gguf_pytorch_utils
+
+    quiet_libraries(verbose=False)
+    capsys.readouterr()
+    list(modeling_gguf_pytorch_utils.tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."))
+    assert "de-quantizing" not in capsys.readouterr().err
 
 
 def test_verbose_is_not_part_of_the_job_key():
@@ -44,10 +55,12 @@ def test_verbose_is_not_part_of_the_job_key():
     assert "verbose" in RUNTIME_KEYS
 
 
-def test_a_job_without_a_progress_bar_logs_each_epoch_of_each_model_it_trains(tmp_path, caplog):
+def test_a_job_without_a_progress_bar_logs_each_epoch_of_each_model_it_trains(tmp_path, caplog, monkeypatch):
     from atlantis.experiment.pipeline import run_job
+    from atlantis.utils import progress
     from tests.conftest import job_config
 
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)  # every batch is a minute late: each logs its line
     cfg = job_config(
         "dataset=synthetic", "model=tiny", "dataset.reader.sizes=[40,12,12]", "trainer.max_epochs=2",
         "trainer.enable_progress_bar=false", "method=atlantis", "reference=crossfit", "reference.folds=2",
@@ -61,3 +74,7 @@ def test_a_job_without_a_progress_bar_logs_each_epoch_of_each_model_it_trains(tm
     assert all("val F1 " in line and "train loss " in line and line.endswith(" min") for line in trained)
     assert sum(line.startswith("small model: epoch 1/1") for line in lines) == 2  # the two cross-fitted folds
     assert any(r.getMessage().startswith("testing 12 examples with best-epoch=") for r in caplog.records)
+    paced = [r.getMessage() for r in caplog.records if r.name == "atlantis.utils.progress"]
+    assert any(line.startswith("training: epoch 1/2: 1/") for line in paced)  # inside the epoch
+    assert any(line.startswith("testing: ") and "batches" in line for line in paced)
+    assert any(line.startswith("p_r") for line in paced), paced  # the reference's scoring pass

@@ -16,6 +16,8 @@ _NOISE = ("💡 Tip", "litlogger", "LitLogger")
 _CHATTER = (
     "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:", "Seed set to",
     "Loading `train_dataloader` to estimate number of stepping batches", "`Trainer.fit` stopped:",
+    # the pipeline logs which checkpoint it resumes from or tests with
+    "Restoring states from the checkpoint path", "Loaded model weights from the checkpoint",
 )  # fmt: skip
 
 
@@ -56,5 +58,9 @@ def quiet_libraries(verbose: bool = False) -> None:
     hf_logging.set_verbosity_error()
     if not verbose:
         hf_logging.disable_progress_bar()  # "Loading weights", "Writing model shards": every model load and save
+        # The GGUF reader imports tqdm itself, past that switch: it gets transformers' own, which obeys it.
+        from transformers import modeling_gguf_pytorch_utils
+
+        modeling_gguf_pytorch_utils.tqdm = hf_logging.tqdm
         # a short epoch logs less often than log_every_n_steps: Lightning says so for every job
         warnings.filterwarnings("ignore", message=r".*is smaller than the logging interval.*")

@@ -19,9 +19,9 @@ from pathlib import Path
 import hydra
 import numpy as np
 from omegaconf import DictConfig
-from tqdm.auto import tqdm
 
 from atlantis.experiment.resolvers import register_resolvers
+from atlantis.utils.progress import progress
 
 register_resolvers()
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ def score_in_chunks(cfg: dict, model, features: list[dict], label_ids, pad_token
     cache, spec = ArtifactCache(Path(cfg["paths"]["cache_dir"])), labeller_spec(cfg)
     chunk = int((cfg.get("labeller") or {}).get("chunk") or 1000)
     scores = []
-    for start in tqdm(range(0, len(features), chunk), desc="labelling chunks", unit="chunk"):
+    for start in progress(range(0, len(features), chunk), "labelling", "chunks"):
         part = features[start : start + chunk]
         ids = [f["id"] for f in part]
         scores += cache.get_or_compute_json(

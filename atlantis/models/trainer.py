@@ -8,6 +8,8 @@ import time
 import lightning as L
 import torch
 
+from atlantis.utils.progress import ProgressLog
+
 log = logging.getLogger(__name__)
 
 
@@ -65,15 +67,31 @@ def make_trainer(
 
 
 class EpochLog(L.Callback):
-    """One line per training epoch: its number, steps, last training loss, validation F1 (when it validated) and
-    the time so far, what a progress bar shows, for a log file."""
+    """What a progress bar shows, for a log file: one line per training epoch (its number, steps, last training
+    loss, validation F1 when it validated, the time so far), and a line a minute inside a long epoch or test."""
 
     def __init__(self, what: str = "training"):
         self.what = what
         self.start = time.perf_counter()
+        self.pace: ProgressLog | None = None
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.start = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        desc = f"{self.what}: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}"
+        self.pace = ProgressLog(desc, trainer.num_training_batches, "batches", log_end=False)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.is_global_zero and self.pace is not None:
+            self.pace.update(batch_idx + 1)
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        self.pace = ProgressLog("testing", sum(trainer.num_test_batches), "batches")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if trainer.is_global_zero and self.pace is not None:
+            self.pace.update(batch_idx + 1)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not trainer.is_global_zero:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from atlantis.data.datamodule import Collator
 from atlantis.models.decoding import score_candidates
 from atlantis.models.forward import example_nll, target_hidden_states
+from atlantis.utils.progress import progress
 
 REDUCTIONS = ("sum", "mean", "label_set")
 EMBEDDING_TOKENS = ("target", "first")
@@ -32,7 +32,7 @@ def _frozen_pass(model, kind, features, pad_token_id, batch_size, desc, step: Ca
     collate = Collator(pad_token_id, kind)
     out = [None] * len(features)
     try:
-        for indices in tqdm(length_sorted_batches(features, batch_size), desc=desc, unit="batch", leave=False):
+        for indices in progress(length_sorted_batches(features, batch_size), desc, "batches"):
             batch = collate([features[i] for i in indices])
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             for i, value in zip(indices, step(batch), strict=True):
