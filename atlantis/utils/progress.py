@@ -10,6 +10,8 @@ from collections.abc import Iterable, Iterator
 
 from tqdm.auto import tqdm
 
+from atlantis.utils.distributed import is_global_zero
+
 log = logging.getLogger(__name__)
 EVERY_S = 60.0  # seconds between two lines of one pass
 
@@ -46,8 +48,12 @@ class ProgressLog:
 
 
 def progress(items: Iterable, desc: str, unit: str, total: int | None = None) -> Iterator:
-    """Yield `items` with a tqdm bar when stderr is a terminal, else with a `ProgressLog`."""
+    """Yield `items` with a tqdm bar when stderr is a terminal, else with a `ProgressLog`; on rank zero only (every
+    rank scores its own part at once)."""
     total = len(items) if total is None else total
+    if not is_global_zero():
+        yield from items
+        return
     if sys.stderr.isatty():
         yield from tqdm(items, desc=desc, unit=unit, total=total, leave=False)
         return

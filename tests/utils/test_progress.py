@@ -58,3 +58,12 @@ def test_progress_yields_every_item_in_order_with_a_bar_only_on_a_terminal(monke
     assert bool(lines(caplog)) is not terminal
     if not terminal:
         assert lines(caplog)[-1].startswith("scoring: 3/3 batches")
+
+
+def test_only_rank_zero_reports(monkeypatch, caplog):
+    monkeypatch.setattr(progress_module, "EVERY_S", 0.0)
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    monkeypatch.setenv("RANK", "1")
+    with caplog.at_level(logging.INFO, logger="atlantis"):
+        assert list(progress([1, 2], "scoring", "batches")) == [1, 2]
+    assert lines(caplog) == []
