@@ -427,7 +427,7 @@ def keep_runs(root: str | Path, dest: str | Path) -> int:
 
     A run goes where `dest` already keeps the same job (a rerun replaces it), else to its own relative folder; when
     that folder keeps another job (one command line's job 0 is not another's) it goes beside it, to
-    `<folder>~<job key>`: a kept run is never overwritten by a different job."""
+    `<folder>~<job key>`: a kept run is never overwritten by a different job, nor by its own skipped rerun."""
     import shutil
 
     root, dest = Path(root), Path(dest)
@@ -436,6 +436,8 @@ def keep_runs(root: str | Path, dest: str | Path) -> int:
     runs = sorted(p.parent for p in root.rglob("metrics.json"))
     for run in runs:
         job = folder_job(run)
+        if job in kept and json.loads((run / "metrics.json").read_text()).get("skipped"):
+            continue  # a skipped rerun is the kept run itself, stamped "skipped": the kept files stay as they are
         target = kept.get(job) or dest / run.relative_to(root)
         if job is not None and folder_job(target) not in (None, job):
             from atlantis.signals.cache import cache_key, folder_beside  # imports torch: only here

@@ -246,6 +246,20 @@ def test_keeping_runs_never_overwrites_another_job(tmp_path):
     assert keep_runs(rerun, kept) == 2 and len(list(kept.rglob("metrics.json"))) == 4  # again: nothing new
 
 
+def test_a_skipped_rerun_leaves_its_kept_run_as_it_is(tmp_path):
+    # A sweep run again after restore skips its finished jobs and writes each one's metrics stamped "skipped": the
+    # same result, which must not rewrite the committed run.
+    from atlantis.report.aggregate import keep_runs
+
+    metrics = {"config": {"method": "sft", "seed": 1}, "settings": {"seed": 1}, "test/f1_official": 0.47}
+    for root, extra in (("kept", {}), ("rerun", {"skipped": {"reason": "completed earlier"}})):
+        (tmp_path / root / "0_sft").mkdir(parents=True)
+        (tmp_path / root / "0_sft" / "metrics.json").write_text(json.dumps(dict(metrics, **extra)))
+    before = (tmp_path / "kept" / "0_sft" / "metrics.json").read_text()
+    keep_runs(tmp_path / "rerun", tmp_path / "kept")
+    assert (tmp_path / "kept" / "0_sft" / "metrics.json").read_text() == before
+
+
 def test_a_labellers_natural_rate_is_its_own_row_with_its_measured_share_of_wrong_labels(tmp_path):
     # noise_kind=labeller at its natural rate runs as noise 0.0: never pooled with clean labels, and the table
     # says how many training labels were wrong (measured), not the nominal 0.0.
