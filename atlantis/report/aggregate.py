@@ -435,8 +435,9 @@ def keep_runs(root: str | Path, dest: str | Path) -> int:
     kept.pop(None, None)
     runs = sorted(p.parent for p in root.rglob("metrics.json"))
     for run in runs:
-        job = folder_job(run)
-        if job in kept and json.loads((run / "metrics.json").read_text()).get("skipped"):
+        metrics = json.loads((run / "metrics.json").read_text())
+        job = job_fingerprint(metrics)
+        if job in kept and metrics.get("skipped"):
             continue  # a skipped rerun is the kept run itself, stamped "skipped": the kept files stay as they are
         target = kept.get(job) or dest / run.relative_to(root)
         if job is not None and folder_job(target) not in (None, job):
