@@ -6,6 +6,8 @@
 #   measure   one short job of every arm (4 training steps, 64 test sentences): the cost figures of the plan
 #   cell      one noise cell: uniform (50 %), llm_like (30 %) or labeller (the labeller's natural labels),
 #             9 arms x 3 seeds; without a name, the three in that order
+#   clean     the ceiling: SFT on the same 400 sentences with their gold labels (+ the trusted seed), 3 seeds;
+#             one job a seed serves every cell, whose sentences and seed are the same
 #   k         k = 5 and 25 trusted labels per class at 50 % uniform, seed 0
 #   report    the tables and plot into docs/study_trusted (runs kept in docs/study_trusted/runs), and the same
 #             against GLC and against L2RW (docs/study_trusted/vs_glc, vs_l2rw)
@@ -34,16 +36,18 @@ cell() {
 	*) echo "usage: bash $0 cell {uniform|llm_like|labeller} [overrides...]" >&2 && exit 2 ;;
 	esac
 }
+clean() { sweep study_trusted noise=0.0 noise_kind=uniform +baseline=sft "$@"; }
 k() { sweep study_trusted noise=0.5 noise_kind=uniform seed=0 trusted.per_class=5,25 "$@"; }
 
 KEPT=docs/study_trusted/runs  # the finished runs, committed: a fresh clone resumes without training them again
 case "$part" in
 measure) measure "$@" ;;
 k) restore "$KEPT" && k "$@" ;;
+clean) restore "$KEPT" && clean "$@" ;;
 cell) restore "$KEPT" && cell "$@" ;;
 report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and L2RW: the reading's question 2
 	report outputs/study_trusted --keep-runs "$KEPT" --out docs/study_trusted "$@"
 	for other in glc l2rw; do report outputs/study_trusted --baseline "$other" --out "docs/study_trusted/vs_$other" "$@"; done
 	;;
-*) usage measure cell k report ;;
+*) usage measure cell clean k report ;;
 esac
