@@ -143,7 +143,7 @@ def build_job(cfg: dict, run_dir: Path, settings: dict, state: Path) -> Job:
     tokenizer, datamodule, label_token_ids, data = build_training_data(cfg, method)
     data, selection = select_examples(method, datamodule, data)
     weight_set = weigh_examples(method, datamodule, data)
-    method.loss.prepare(data)
+    loss_report = method.loss.prepare(data)
     reader = make_reader(cfg["dataset"])
     module = make_module(
         cfg, cfg["model"]["large"], datamodule, tokenizer, label_token_ids, cfg["trainer"], cfg["method"]["params"],
@@ -166,6 +166,7 @@ def build_job(cfg: dict, run_dir: Path, settings: dict, state: Path) -> Job:
     job = Job(cfg, run_dir, settings, state, method, reader, tokenizer, datamodule, data, selection, weight_set,
               module, trainer, checkpoint, loggers)  # fmt: skip
     job.reports["weights"] = weight_report(job) if weight_set is not None else None
+    job.reports["loss"] = loss_report
     return job
 
 
@@ -552,8 +553,9 @@ def job_metrics(job: Job) -> dict:
     if job.reports["step_weighting"]:
         metrics["train/step_weighting"] = job.reports["step_weighting"]
     metrics.update(dataset_metrics(job))
-    if job.reports.get("params") is not None:
-        metrics["params"] = job.reports["params"]
+    for slot in ("params", "loss"):  # what the slot measured before training (GLC: its corruption estimate)
+        if job.reports.get(slot) is not None:
+            metrics[slot] = job.reports[slot]
     if job.selection.report is not None:
         metrics["selection"] = {
             k: v for k, v in job.selection.report.items() if k not in ("ids", "gains", "class_share")

@@ -79,8 +79,9 @@ class Loss(ABC):
 
     uses_weights: bool = True  # False: the loss ignores per-example weights, so a weighting cannot compose with it
 
-    def prepare(self, data: TrainingData) -> None:  # noqa: B027 (a hook: most losses need nothing)
-        """Before training, with the examples that train (e.g. class priors)."""
+    def prepare(self, data: TrainingData) -> dict | None:  # noqa: B027 (a hook: most losses need nothing)
+        """Before training, with the examples that train (e.g. class priors); a report (metrics.json's `loss`)
+        or None."""
 
     @abstractmethod
     def __call__(self, module: RelationLM, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -1,11 +1,13 @@
 """GLC: the corruption matrix a trusted seed estimates, and the loss trained through it."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from atlantis.methods.glc import corruption_matrix, glc_example_loss
+from atlantis.methods.glc import corruption_matrix, corruption_report, glc_example_loss, realised_corruption
 from tests.methods.test_compose import run_tiny
 
 TRUE_CORRUPTION = np.array([[0.6, 0.3, 0.1], [0.1, 0.7, 0.2], [0.25, 0.25, 0.5]])  # p(weak j | true i)
@@ -37,6 +39,27 @@ def test_the_estimate_recovers_a_known_corruption_matrix():
 def test_a_class_without_trusted_examples_keeps_its_labels():
     estimate = corruption_matrix(np.array([[0.2, 0.8, 0.0]]), np.array([1]), 3)
     assert estimate.tolist() == [[1, 0, 0], [0.2, 0.8, 0.0], [0, 0, 1]]
+
+
+def test_the_realised_corruption_counts_each_clean_class_and_the_report_measures_the_gap():
+    clean, given = np.array([0, 0, 0, 0, 1, 1]), np.array([0, 0, 1, 2, 1, 0])
+    realised = realised_corruption(clean, given, 3)
+    assert realised.tolist() == [[0.5, 0.25, 0.25], [0.5, 0.5, 0.0], [0, 0, 1]]  # class 2 has no weak example
+    report = corruption_report(np.eye(3), realised, n_trusted=7)
+    assert report["mean_diagonal_realised"] == pytest.approx((0.5 + 0.5 + 1) / 3)
+    assert report["mean_diagonal_estimated"] == 1.0
+    assert report["mean_row_tv_distance"] == pytest.approx((0.5 + 0.5 + 0) / 3)  # half of each row's L1 gap
+    assert corruption_report(realised, realised, 7)["mean_row_tv_distance"] == 0.0
+
+
+def test_a_glc_job_records_its_estimate_beside_the_weak_labels_corruption(tmp_path):
+    metrics, run_dir = run_tiny(tmp_path, "method=glc", "trusted.per_class=2", "noise=0.5")
+    report = json.loads((run_dir / "metrics.json").read_text())["loss"]
+    n = len(report["estimated"])
+    assert n == len(report["realised"]) and report["n_trusted"] > 0
+    assert np.allclose(np.array(report["realised"]).sum(axis=1), 1.0, atol=1e-3)
+    assert report["mean_diagonal_realised"] < 1.0  # half the weak labels were corrupted
+    assert 0.0 <= report["mean_row_tv_distance"] <= 1.0
 
 
 def test_the_corrected_loss_by_hand_and_cross_entropy_without_noise():
