@@ -30,6 +30,7 @@ SCRIPTS = [
     ("padding_waste", "padding_waste", {"batch_size", "data"}, []),
     ("fisher_selection", "fisher", {"budget", "subset"}, []),
     ("step_overhead", "step_overhead_detail", {"ratio_max"}, []),
+    ("parallel_jobs", "parallel_jobs_toy", {"layouts", "side_by_side_over_one_job"}, []),
     ("run_cpu", "scoring_speedup", None, [pytest.mark.slow]),  # the four above again, then the summary
     ("ddp_cpu", "ddp_cpu_causal", {"identical_scores", "wall_ratio_two_over_one", "one_process"}, [pytest.mark.slow]),
     ("docred_pairs", "docred_pairs", {"device", "batch_size", "speedup"}, [pytest.mark.slow, pytest.mark.skipif(
