@@ -58,6 +58,11 @@ class ArtifactCache:
     def entry_dir(self, kind: str, spec: dict) -> Path:
         return self.root / kind / cache_key(spec)
 
+    def work_dir(self, kind: str, spec: dict) -> Path:
+        """Where a long build of this entry keeps its progress (a fit's checkpoints) until the entry is in place:
+        a build stopped half-way resumes from it, and the entry's completion removes it."""
+        return self.root / kind / f".{cache_key(spec)}.work"
+
     def _valid(self, path: Path) -> bool:
         manifest_path = path / MANIFEST
         if not manifest_path.is_file():
@@ -93,6 +98,7 @@ class ArtifactCache:
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 os.replace(tmp, path)
+            shutil.rmtree(self.work_dir(kind, spec), ignore_errors=True)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -166,8 +166,9 @@ class Signals:
         collate = self.encodings["reference"].collate
 
         def build(tmp: Path) -> None:
+            work = self.cache.work_dir("references", spec)  # its epochs' checkpoints: a stopped fit resumes
             finetune_small(
-                self.make_reference_module, features, collate, self.reference_training, seed
+                self.make_reference_module, features, collate, self.reference_training, seed, work
             ).save_pretrained(tmp)
 
         return self.cache.get_or_create("references", spec, build, name)
