@@ -7,7 +7,8 @@
 #            uniform then 30 % llm_like (~5.5 h each on 2 cores)
 #   grid     the trained grid, 6 arms x noise 0.0/0.5 x 3 seeds; a piece is one cell: `grid seed=0 noise=0.5`
 #   reverse  SmolLM2 trained with Gemma as its small base, seed 0
-#   report   the trained grid's report into docs/study_ratio/grid (runs kept in docs/study_ratio/runs)
+#   report   the trained grid's report into docs/study_ratio/grid (runs kept in docs/study_ratio/runs), and against
+#            reference only into docs/study_ratio/grid/vs_ref_only (the ratio's own contribution)
 #   save     copy the finished score tables from the cache into docs/study_ratio/cache, to commit
 # The score tables are committed (docs/study_ratio/cache, a few MB of JSON): every part first copies them into
 # $ATLANTIS_CACHE_DIR, so a fresh clone resumes where the last piece stopped instead of rescoring for hours.
@@ -60,7 +61,10 @@ reverse() { limited "$PY" run.py -m --config-dir sweeps --config-name study_rati
 case "$part" in
 free) seed_cache && free "$@" ;;
 grid | reverse) seed_cache && restore docs/study_ratio/runs && "$part" "$@" ;;  # kept runs are not trained again
-report) report outputs/study_ratio --keep-runs docs/study_ratio/runs --out docs/study_ratio/grid "$@" ;;
+report)  # against SFT, and against reference only: the ratio's own contribution (the decision rule's question 1)
+	report outputs/study_ratio --keep-runs docs/study_ratio/runs --out docs/study_ratio/grid "$@"
+	report outputs/study_ratio --baseline ref_only --out docs/study_ratio/grid/vs_ref_only "$@"
+	;;
 save) save ;;
 *) usage free grid reverse report save ;;
 esac
