@@ -67,7 +67,7 @@ class EpochCheckpoint(L.Callback):
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(self.path.name + ".partial")
-        trainer.save_checkpoint(partial)
+        trainer.save_checkpoint(partial, weights_only=False)  # the optimizer and loops too: a fit resumes from it
         os.replace(partial, self.path)
 
 

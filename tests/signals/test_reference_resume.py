@@ -1,6 +1,8 @@
 """A small-model fit (a reference, a cross-fitted fold, GLC's weak-label model) stopped between epochs resumes from
 its last epoch's checkpoint and ends with the weights of an uninterrupted fit."""
 
+import logging
+
 import pytest
 import torch
 
@@ -46,7 +48,8 @@ def assert_same(a: dict, b: dict) -> None:
     assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
 
 
-def test_a_fit_stopped_after_two_epochs_resumes_at_the_third_with_the_uninterrupted_weights(tmp_path):
+def test_a_fit_stopped_after_two_epochs_resumes_at_the_third_with_the_uninterrupted_weights(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     whole = weights(fit())
     work = tmp_path / "work"
     with pytest.raises(Stopped):
@@ -56,6 +59,7 @@ def test_a_fit_stopped_after_two_epochs_resumes_at_the_third_with_the_uninterrup
     resumed = weights(fit(work, epochs_run=epochs))
     assert epochs == [2]  # only the third epoch ran again
     assert_same(resumed, whole)
+    assert "`weights_only` was not set" not in caplog.text  # Lightning's line at every epoch's checkpoint
 
 
 def test_a_cache_entry_keeps_its_work_folder_until_it_is_complete(tmp_path):
