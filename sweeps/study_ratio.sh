@@ -63,7 +63,7 @@ free) seed_cache && free "$@" ;;
 grid | reverse) seed_cache && restore docs/study_ratio/runs && "$part" "$@" ;;  # kept runs are not trained again
 report)  # against SFT, and against reference only: the ratio's own contribution (the decision rule's question 1)
 	report outputs/study_ratio --keep-runs docs/study_ratio/runs --out docs/study_ratio/grid "$@"
-	report outputs/study_ratio --baseline ref_only --out docs/study_ratio/grid/vs_ref_only "$@"
+	report docs/study_ratio/runs --baseline ref_only --out docs/study_ratio/grid/vs_ref_only "$@"  # every kept seed
 	;;
 save) save ;;
 *) usage free grid reverse report save ;;

@@ -47,7 +47,8 @@ clean) restore "$KEPT" && clean "$@" ;;
 cell) restore "$KEPT" && cell "$@" ;;
 report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and L2RW: the reading's question 2
 	report outputs/study_trusted --keep-runs "$KEPT" --out docs/study_trusted "$@"
-	for other in glc l2rw; do report outputs/study_trusted --baseline "$other" --out "docs/study_trusted/vs_$other" "$@"; done
+	# from the kept runs, which hold every seed (a fresh clone's outputs/ holds only the seeds it ran)
+	for other in glc l2rw; do report "$KEPT" --baseline "$other" --out "docs/study_trusted/vs_$other" "$@"; done
 	;;
 *) usage measure cell clean k report ;;
 esac
