@@ -388,10 +388,17 @@ def plot_against_noise(plt, summary: pd.DataFrame, metric: str):
             linestyle="-" if len(group) > 1 else "none",
         )  # fmt: skip
     ax.set_xlabel("share of wrong training labels (measured; the noise rate where not recorded)")
+    ax.set_title(setting_title(summary), fontsize=9)
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
+
+
+def setting_title(summary: pd.DataFrame) -> str:
+    """The dataset(s) and model pair(s) a plot shows: a figure says which models produced it, as its table does."""
+    parts = [", ".join(sorted(summary[c].astype(str).unique())) for c in ("dataset", "model") if c in summary]
+    return " · ".join(parts)
 
 
 def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
@@ -413,6 +420,7 @@ def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
     ax.set_yticks(summary.index, summary["label"], fontsize=7)
     kind, noise = summary["noise_kind"].iloc[0], summary["noise"].iloc[0]
     ax.set_xlabel(f"{metric} (± sd over seeds; beside: minus {baseline}, 95 % interval) — {kind} noise {noise}")
+    ax.set_title(setting_title(summary), fontsize=9)
     ax.grid(alpha=0.3, axis="x")
     ax.margins(x=0.3)
     return fig

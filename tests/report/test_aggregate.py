@@ -445,3 +445,10 @@ def test_seeds_run_from_two_checkouts_are_one_setting(tmp_path):
     table = pd.read_csv(write_report(tmp_path)["csv"], keep_default_na=False).set_index("method")
     assert table.loc["sft", "n_seeds"] == 2 and table.loc["atlantis", "n_seeds"] == 2
     assert (table["variant"] == "").all()
+
+
+def test_a_plot_names_the_dataset_and_models_it_shows():
+    from atlantis.report.aggregate import setting_title
+
+    summary = pd.DataFrame({"dataset": ["semeval", "semeval"], "model": ["smollm2_gemma3", "tiny"]})
+    assert setting_title(summary) == "semeval · smollm2_gemma3, tiny"
