@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import RESULTS, build_shape, machine, merge_results, parse_sized, peak_rss_mb
+from benchmarks.gemma_step import target_logits_nll
 
 TOP_BLOCKS = 8
 
@@ -65,14 +66,6 @@ def gemma3_shape():
     return Gemma3ForCausalLM(config).float()
 
 
-def target_nll(model, batch) -> torch.Tensor:
-    from atlantis.models.forward import nll_from_last_hidden
-
-    hidden = model.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-    nll, mask = nll_from_last_hidden(model, hidden.last_hidden_state, batch["labels"])
-    return nll.sum() / mask.sum()
-
-
 def worker(args) -> None:
     """One process of a layout: load, warm up, say ready, wait for the common start, time, write the times."""
     torch.set_num_threads(args.threads)
@@ -87,7 +80,7 @@ def worker(args) -> None:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def step(batch) -> None:
-        target_nll(model, batch).backward()
+        target_logits_nll(model, batch).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -104,7 +97,7 @@ def worker(args) -> None:
     start = time.perf_counter()
     with torch.no_grad():
         for i in range(0, args.score_n, args.batch_size):
-            target_nll(model, batches[(i // args.batch_size) % len(batches)])
+            target_logits_nll(model, batches[(i // args.batch_size) % len(batches)])
     score_s = time.perf_counter() - start
     result = {"train_s": train_s, "score_s": score_s, "what": what, "data": data, "peak_rss_mb": peak_rss_mb()}
     out.write_text(json.dumps(result))

@@ -40,10 +40,10 @@ def finetune_small(
     module.params_policy.prepare(module, loader)
     callbacks, resume_from = [], None
     if work_dir is not None:
-        callbacks.append(EpochCheckpoint(work_dir))
-        last = Path(work_dir) / "last.ckpt"
-        if last.is_file():
-            resume_from = str(last)
+        checkpoint = EpochCheckpoint(work_dir)
+        callbacks.append(checkpoint)
+        if checkpoint.path.is_file():
+            resume_from = str(checkpoint.path)
             log.info("small model: resuming from %s", resume_from)
     # One process (rank zero computes the references; the job's strategy and devices are for the main model).
     trainer = make_trainer(

@@ -20,7 +20,7 @@ class Stopped(Exception):
 def fit(work_dir=None, stop_at_epoch=None, epochs_run=None):
     """finetune_small on 32 tiny examples; the module raises when `stop_at_epoch` starts (a killed piece) and
     appends every epoch it trains to `epochs_run`."""
-    features = build("causal", n_train=32)[1].features["train"]
+    data = build("causal", n_train=32)[1]
 
     def make_module():
         module, _ = build("causal", n_train=32)
@@ -34,8 +34,7 @@ def fit(work_dir=None, stop_at_epoch=None, epochs_run=None):
         module.on_train_epoch_start = on_train_epoch_start
         return module
 
-    collate = build("causal", n_train=32)[1].collator
-    return finetune_small(make_module, features, collate, SETTINGS, seed=0, work_dir=work_dir)
+    return finetune_small(make_module, data.features["train"], data.collator, SETTINGS, seed=0, work_dir=work_dir)
 
 
 def weights(model) -> dict:
