@@ -426,8 +426,11 @@ def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
     return fig
 
 
-# What a committed study keeps of each run: enough to remake its tables and intervals, no checkpoints.
-KEPT_FILES = ("metrics.json", "weights.json", "cleanlab.json", "selection.json", "predictions.jsonl")
+# What a committed study keeps of each run: enough to remake its tables and intervals and every weighting's
+# detector figures (weights.jsonl: each example's log-probs, weight and corruption flag; ~100 KB), no checkpoints.
+KEPT_FILES = (
+    "metrics.json", "weights.json", "weights.jsonl", "cleanlab.json", "selection.json", "predictions.jsonl"
+)  # fmt: skip
 
 
 def keep_runs(root: str | Path, dest: str | Path) -> int:

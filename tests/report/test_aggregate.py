@@ -207,9 +207,12 @@ def test_kept_runs_remake_the_same_tables(tmp_path):
         fake_run(tmp_path / "out", "sft", 0.2, seed, a)
         fake_run(tmp_path / "out", "atlantis", 0.2, seed, b)
         (tmp_path / "out" / f"sft-0.2-{seed}" / "last.ckpt").write_text("big")
+        (tmp_path / "out" / f"atlantis-0.2-{seed}" / "weights.jsonl").write_text('{"id": "1", "weight": 0.5}\n')
     first = write_report(tmp_path / "out", out=tmp_path / "a")
     assert keep_runs(tmp_path / "out", tmp_path / "kept") == 4
     assert not list((tmp_path / "kept").rglob("*.ckpt"))
+    # every example's terms and weight travel with a weighting run: its detector figures can be recomputed
+    assert len(list((tmp_path / "kept").rglob("weights.jsonl"))) == 2
     second = write_report(tmp_path / "kept", out=tmp_path / "b")
     for key in ("csv", "markdown", "runs_csv"):
         assert first[key].read_text().replace(str(tmp_path / "out"), "") == second[key].read_text().replace(
