@@ -7,8 +7,9 @@
 #            uniform then 30 % llm_like (~5.5 h each on 2 cores)
 #   grid     the trained grid, 6 arms x noise 0.0/0.5 x 3 seeds; a piece is one cell: `grid seed=0 noise=0.5`
 #   reverse  SmolLM2 trained with Gemma as its small base, seed 0
-#   report   the trained grid's report into docs/study_ratio/grid (runs kept in docs/study_ratio/runs), and against
-#            reference only into docs/study_ratio/grid/vs_ref_only (the ratio's own contribution)
+#   report   the trained grid's report into docs/study_ratio/grid (runs kept in docs/study_ratio/runs), against
+#            reference only into grid/vs_ref_only (the ratio's own contribution) and against per-class, the current
+#            default, into grid/vs_per_class (the decision rule's tie-break)
 #   save     copy the finished score tables from the cache into docs/study_ratio/cache, to commit
 # The score tables are committed (docs/study_ratio/cache, a few MB of JSON): every part first copies them into
 # $ATLANTIS_CACHE_DIR, so a fresh clone resumes where the last piece stopped instead of rescoring for hours.
@@ -64,6 +65,8 @@ grid | reverse) seed_cache && restore docs/study_ratio/runs && "$part" "$@" ;;  
 report)  # against SFT, and against reference only: the ratio's own contribution (the decision rule's question 1)
 	report outputs/study_ratio --keep-runs docs/study_ratio/runs --out docs/study_ratio/grid "$@"
 	report docs/study_ratio/runs --baseline ref_only --out docs/study_ratio/grid/vs_ref_only "$@"  # every kept seed
+	# the rule's tie-break: a candidate replaces the default (per-class) only where its interval against it is clear
+	report docs/study_ratio/runs --baseline atlantis_per_class --out docs/study_ratio/grid/vs_per_class "$@"
 	;;
 save) save ;;
 *) usage free grid reverse report save ;;
