@@ -62,7 +62,7 @@ reverse() { limited "$PY" run.py -m --config-dir sweeps --config-name study_rati
 case "$part" in
 free) seed_cache && free "$@" ;;
 grid | reverse) seed_cache && restore docs/study_ratio/runs && "$part" "$@" ;;  # kept runs are not trained again
-report)  # against SFT, and against reference only: the ratio's own contribution (the decision rule's question 1)
+report)  # against SFT, reference only (the ratio's own contribution: rule 1) and per-class (rule 2's tie-break)
 	report outputs/study_ratio --keep-runs docs/study_ratio/runs --out docs/study_ratio/grid "$@"
 	report docs/study_ratio/runs --baseline ref_only --out docs/study_ratio/grid/vs_ref_only "$@"  # every kept seed
 	# the rule's tie-break: a candidate replaces the default (per-class) only where its interval against it is clear
