@@ -374,24 +374,30 @@ def plot(summary: pd.DataFrame, metric: str, path: Path, baseline: str = BASELIN
 
 
 def plot_against_noise(plt, summary: pd.DataFrame, metric: str):
-    """Score against the share of wrong labels: one line per arm and noise kind (never pooled); colour = arm,
-    marker = noise kind."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.6))
+    """Score against the share of wrong labels: a panel per dataset and model pair (two settings never share
+    axes), a line per arm and noise kind in it; colour = arm, the same in every panel; marker = noise kind."""
+    panels = [(group, arm_labels(group)) for _, group in summary.groupby(["dataset", "model"], sort=True)]
+    fig, axes = plt.subplots(
+        1, len(panels), figsize=(4.2 + 3.3 * len(panels), 4.6), sharey=True, squeeze=False
+    )  # fmt: skip
     kinds = sorted(summary["noise_kind"].astype(str).unique())
     markers = dict(zip(kinds, "osD^v<>", strict=False))
-    colours = {label: f"C{i % 10}" for i, label in enumerate(sorted(summary["label"].unique()))}
-    for (label, kind), group in summary.groupby(["label", "noise_kind"], sort=True):
-        group = group.sort_values("noise")
-        ax.errorbar(
-            group["x"], group["mean"], yerr=group["std"], marker=markers.get(kind, "o"), capsize=3,
-            label=f"{label}, {kind}" if len(kinds) > 1 else label, color=colours[label],
-            linestyle="-" if len(group) > 1 else "none",
-        )  # fmt: skip
-    ax.set_xlabel("share of wrong training labels (measured; the noise rate where not recorded)")
-    ax.set_title(setting_title(summary), fontsize=9)
-    ax.set_ylabel(metric)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    arms = sorted(set().union(*(set(labels) for _, labels in panels)))
+    colours = {label: f"C{i % 10}" for i, label in enumerate(arms)}
+    legend = {}
+    for ax, (group, labels) in zip(axes[0], panels, strict=True):
+        for (label, kind), line in group.assign(label=labels).groupby(["label", "noise_kind"], sort=True):
+            line = line.sort_values("noise")
+            name = f"{label}, {kind}" if len(kinds) > 1 else label
+            legend[name] = ax.errorbar(
+                line["x"], line["mean"], yerr=line["std"], marker=markers.get(kind, "o"), capsize=3,
+                color=colours[label], linestyle="-" if len(line) > 1 else "none",
+            )  # fmt: skip
+        ax.set_title(setting_title(group), fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(metric)
+    fig.supxlabel("share of wrong training labels (measured; the noise rate where not recorded)", fontsize=9)
+    fig.legend(legend.values(), legend.keys(), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
 

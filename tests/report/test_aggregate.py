@@ -455,3 +455,25 @@ def test_a_plot_names_the_dataset_and_models_it_shows():
 
     summary = pd.DataFrame({"dataset": ["semeval", "semeval"], "model": ["smollm2_gemma3", "tiny"]})
     assert setting_title(summary) == "semeval · smollm2_gemma3, tiny"
+
+
+def test_a_plot_against_noise_gives_each_model_pair_its_own_panel_and_each_arm_one_colour():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from atlantis.report.aggregate import plot_against_noise
+
+    rows = [
+        {"dataset": "semeval", "model": model, "noise_kind": "uniform", "noise": noise, "x": noise,
+         "method": method, "reference": "-", "variant": "", "mean": 0.5, "std": 0.1}
+        for model in ("smollm2_gemma3", "gemma3_smollm2") for method in ("sft", "atlantis") for noise in (0.0, 0.5)
+    ]  # fmt: skip
+    fig = plot_against_noise(plt, pd.DataFrame(rows), "test/f1_official")
+    axes = fig.get_axes()
+    assert [ax.get_title() for ax in axes] == ["semeval · gemma3_smollm2", "semeval · smollm2_gemma3"]
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["atlantis", "sft"]
+    lines = [[c.lines[0].get_color() for c in ax.containers] for ax in axes]
+    assert lines[0] == lines[1] and len(set(lines[0])) == 2  # the same arm, the same colour, in both panels
+    plt.close(fig)
