@@ -397,7 +397,7 @@ def plot_against_noise(plt, summary: pd.DataFrame, metric: str):
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(metric)
     fig.supxlabel("share of wrong training labels (measured; the noise rate where not recorded)", fontsize=9)
-    fig.legend(legend.values(), legend.keys(), fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    axes[0][-1].legend(legend.values(), legend.keys(), fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 

@@ -473,7 +473,7 @@ def test_a_plot_against_noise_gives_each_model_pair_its_own_panel_and_each_arm_o
     fig = plot_against_noise(plt, pd.DataFrame(rows), "test/f1_official")
     axes = fig.get_axes()
     assert [ax.get_title() for ax in axes] == ["semeval · gemma3_smollm2", "semeval · smollm2_gemma3"]
-    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["atlantis", "sft"]
+    assert [text.get_text() for text in axes[-1].get_legend().get_texts()] == ["atlantis", "sft"]
     lines = [[c.lines[0].get_color() for c in ax.containers] for ax in axes]
     assert lines[0] == lines[1] and len(set(lines[0])) == 2  # the same arm, the same colour, in both panels
     plt.close(fig)
