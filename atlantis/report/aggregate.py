@@ -359,7 +359,6 @@ def plot(summary: pd.DataFrame, metric: str, path: Path, baseline: str = BASELIN
     import matplotlib.pyplot as plt
 
     summary = summary.assign(
-        label=arm_labels(summary),
         # the measured share of wrong training labels where known (a labeller's natural rate is run as noise 0.0)
         x=summary["train_noise"].fillna(summary["noise"]) if "train_noise" in summary else summary["noise"],
     )
@@ -410,7 +409,7 @@ def setting_title(summary: pd.DataFrame) -> str:
 def plot_one_setting(plt, summary: pd.DataFrame, metric: str, baseline: str):
     """One noise setting: each arm's score (± sd over seeds), best on top, its difference to the baseline with
     the interval written beside it, the baseline as a dashed line."""
-    summary = summary.sort_values("mean").reset_index(drop=True)
+    summary = summary.assign(label=arm_labels(summary)).sort_values("mean").reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(7.5, 0.9 + 0.32 * len(summary)))
     ax.errorbar(summary["mean"], summary.index, xerr=summary["std"], fmt="o", capsize=3, color="C0")
     base = summary.loc[summary["method"] == baseline, "mean"]
