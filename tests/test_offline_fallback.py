@@ -51,3 +51,12 @@ def test_an_unreachable_hub_switches_the_process_offline_once(monkeypatch):
     import os
 
     assert os.environ["HF_HUB_OFFLINE"] == "1"  # child processes (sweep launchers) inherit the answer
+
+
+def test_a_missing_local_model_folder_is_an_error_not_a_fallback(tmp_path, offline, monkeypatch):
+    """Without `make models`, model=smollm2_gemma3 must not quietly train the tiny pair in Gemma's place."""
+    monkeypatch.setenv("ATLANTIS_FETCHED_MODELS_DIR", str(tmp_path / "not_fetched"))
+    cfg = default_job(tmp_path, "model=smollm2_gemma3")
+    assert "tiny" not in cfg["run_name"] and cfg["model"]["name"] == "smollm2_gemma3"
+    with pytest.raises(FileNotFoundError, match=r"not_fetched/gemma-3-270m/tokenizer: no such folder.*make models"):
+        run_job(cfg, tmp_path / "run")

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 
 from atlantis.experiment.config import instantiate
-from atlantis.utils.hub import hub_offline
+from atlantis.utils.hub import hub_offline, missing_local_path
 
 log = logging.getLogger(__name__)
 ARROW = "←"
@@ -20,8 +20,9 @@ OFFLINE_DATASET = {"name": "synthetic", "reader": {"_target_": "atlantis.data.sy
 
 
 def _local_model(name: str | None) -> bool:
-    """An embedded name, a local folder, or a hub id already in the local hub cache."""
-    if not name or name in EMBEDDED or os.path.isdir(str(name)):
+    """An embedded name, a local folder, or a hub id already in the local hub cache. A local path that is missing
+    counts too: the tiny pair must not stand in for it (its loading says what is missing and what writes it)."""
+    if not name or name in EMBEDDED or os.path.isdir(str(name)) or missing_local_path(name):
         return True
     try:
         from huggingface_hub import try_to_load_from_cache

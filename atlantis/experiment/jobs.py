@@ -34,6 +34,8 @@ def job_settings(cfg: dict) -> dict:
     kept["trainer"] = {k: v for k, v in cfg["trainer"].items() if k not in RUNTIME_TRAINER_KEYS}
     if not (kept.get("trusted") or {}).get("per_class"):
         kept.pop("trusted", None)  # no trusted seed: the jobs (and keys) of before it existed
+    elif not weighs_gold_examples(kept):
+        kept["trusted"] = {k: v for k, v in kept["trusted"].items() if k != "weigh_gold"}  # acts on nothing here
     if "noise_kind" in kept:
         kept["noise_kind"] = with_file_digests(kept["noise_kind"])
     if isinstance(kept.get("method", {}).get("params"), dict):
@@ -41,6 +43,21 @@ def job_settings(cfg: dict) -> dict:
     if isinstance((kept.get("reference") or {}).get("params"), dict):
         kept["reference"] = dict(kept["reference"], params=result_params(kept["reference"]["params"]))
     return kept
+
+
+def weighs_gold_examples(cfg: dict) -> bool:
+    """Whether trusted.weigh_gold can act: gold examples train beside the weak ones (use=union) and the method's
+    weights slot gives fixed example weights (the ones it decides between). Elsewhere it is left out of the key."""
+    if (cfg.get("trusted") or {}).get("use", "union") != "union":
+        return False
+    target = ((cfg.get("method") or {}).get("weights") or {}).get("_target_")
+    if not target:
+        return False
+    from hydra.utils import get_class  # the plugin's module imports torch: only for a trusted job
+
+    from atlantis.methods.base import Weights
+
+    return get_class(target).example_weights is not Weights.example_weights
 
 
 def with_file_digests(options: dict) -> dict:

@@ -142,7 +142,9 @@ def build_job(cfg: dict, run_dir: Path, settings: dict, state: Path) -> Job:
     method = build_method(cfg)
     tokenizer, datamodule, label_token_ids, data = build_training_data(cfg, method)
     data, selection = select_examples(method, datamodule, data)
-    weight_set = weigh_examples(method, datamodule, data)
+    weight_set = weigh_examples(
+        method, datamodule, data, weigh_gold=bool((cfg.get("trusted") or {}).get("weigh_gold"))
+    )
     loss_report = method.loss.prepare(data)
     reader = make_reader(cfg["dataset"])
     module = make_module(
@@ -208,9 +210,24 @@ def select_examples(method: Method, datamodule: RelationDataModule, data: Traini
     return data, selection
 
 
-def weigh_examples(method: Method, datamodule: RelationDataModule, data: TrainingData) -> WeightSet | None:
-    """The weights slot's fixed weights and columns, put on the training features the batches are made of."""
+def weigh_examples(
+    method: Method, datamodule: RelationDataModule, data: TrainingData, weigh_gold: bool = False
+) -> WeightSet | None:
+    """The weights slot's fixed weights and columns, put on the training features the batches are made of.
+
+    A trusted seed that trains (trusted.use=union) is gold: its examples weigh 1, as in SFT on noisy ∪ trusted, and
+    the weights are computed and normalised over the weak examples only (as select chooses among them only). A
+    trusted reference has seen the gold examples, so weighing them by it (weigh_gold, the setting before
+    2026-12-07) would give the seed several times its share of the loss (a confound: upweighting the gold labels)."""
     weight_set = method.weights.example_weights(data)
+    trusted = data.trusted_ids()
+    gold = [f["id"] for f in data.features if f["id"] in trusted]
+    if weight_set is not None and gold and not weigh_gold and len(gold) < len(data.features):
+        weak_weights = method.weights.example_weights(
+            data.subset([f["id"] for f in data.features if f["id"] not in trusted])
+        ).weights
+        # the terms stay every example's (weights.jsonl keeps the gold examples' log-probs)
+        weight_set = WeightSet({**weak_weights, **dict.fromkeys(gold, 1.0)}, weight_set.scores)
     if weight_set is not None:
         if not method.loss.uses_weights:
             raise ValueError(

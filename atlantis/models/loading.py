@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from atlantis.utils.hub import check_local_path
 from atlantis.utils.random_state import preserved_random_state
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def load_tokenizer(name_or_path: str, gguf_file: str | None = None):
         return build_builtin_tokenizer()
     from transformers import AutoTokenizer
 
+    check_local_path(name_or_path, "tokenizer")
     tokenizer = AutoTokenizer.from_pretrained(name_or_path)
     if tokenizer.pad_token is None:
         log.warning(
@@ -103,6 +105,7 @@ def load_pretrained(kind: str, name_or_path: str, gguf_file: str | None = None, 
     A GGUF checkpoint is dequantised once and saved as a plain checkpoint under `cache_dir`, so later
     loads take a second instead of half a minute.
     """
+    check_local_path(name_or_path)
     auto = _auto_class(kind)
     if not gguf_file:
         return auto.from_pretrained(name_or_path, dtype=torch.float32)

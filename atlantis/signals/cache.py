@@ -7,6 +7,7 @@ match is treated as absent and rebuilt.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -14,6 +15,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from atlantis.utils.random_state import preserved_random_state
@@ -50,6 +52,22 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+@contextmanager
+def entry_lock(path: Path, label: str):
+    """An exclusive lock on `path` (created if absent) for the block, across processes on this file system."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another job that is computing %s", label)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 class ArtifactCache:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -74,14 +92,27 @@ class ArtifactCache:
             return False
 
     def get_or_create(self, kind: str, spec: dict, build: Callable[[Path], None], name: str | None = None) -> Path:
-        """The folder of a complete entry; `build(tmp_dir)` writes its files when it is absent or corrupt."""
+        """The folder of a complete entry; `build(tmp_dir)` writes its files when it is absent or corrupt.
+        One process builds an entry at a time (jobs of a joblib or SLURM sweep sharing the cache): another that
+        needs it waits, then reads it, instead of fitting the same reference into the same work folder."""
         path = self.entry_dir(kind, spec)
         label = name or kind
+        if (hit := self._hit(path, label)) is not None:
+            return hit
+        with entry_lock(self.root / ".locks" / f"{kind}-{path.name}.lock", label):  # beside, not among, the entries
+            if (hit := self._hit(path, label)) is not None:  # built by the process we waited for
+                return hit
+            return self._build(kind, spec, build, path, label)
+
+    def _hit(self, path: Path, label: str) -> Path | None:
+        if path.exists() and self._valid(path):
+            log.info("cache hit: %s (%s)", label, path)
+            self.events.append({"name": label, "key": path.name, "event": "hit"})
+            return path
+        return None
+
+    def _build(self, kind: str, spec: dict, build: Callable[[Path], None], path: Path, label: str) -> Path:
         if path.exists():
-            if self._valid(path):
-                log.info("cache hit: %s (%s)", label, path)
-                self.events.append({"name": label, "key": path.name, "event": "hit"})
-                return path
             log.warning("cache entry %s is incomplete or corrupt; rebuilding it", path)
             shutil.rmtree(path, ignore_errors=True)
             event = "rebuilt"

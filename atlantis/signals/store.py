@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from atlantis.models.loading import build_model
+from atlantis.models.trainer import default_precision
 from atlantis.signals.cache import ArtifactCache, cache_key, result_params
 from atlantis.signals.identity import model_identity
 from atlantis.signals.reference import REFERENCE_KINDS, crossfit_folds, finetune_small
@@ -28,6 +29,11 @@ SIGNALS_VERSION = 3  # bump when a signal changes meaning or its key changes: it
 BASE_ROLES = ("large", "small")
 # The reference-training settings that change the reference (progress bars and logging do not).
 REFERENCE_TRAINING_KEYS = ("batch_size", "max_epochs", "accumulate_grad_batches", "lr", "warmup_ratio", "params")
+# Settings that change the reference only away from their plain value (no step limit, no weight decay, clipping at
+# 1.0, 32-bit floats): they enter its key there, so a smoke run's 4-step reference (trainer.max_steps=4) or a GPU's
+# bf16 one is never read as the full fp32 one, and the tables computed at the plain values (the studies' committed
+# caches, hours of CPU) keep their keys.
+REFERENCE_TRAINING_PLAIN = {"max_steps": -1, "weight_decay": 0.0, "gradient_clip_val": 1.0, "precision": "32-true"}
 
 
 @dataclass
@@ -48,6 +54,14 @@ def reference_training_key(training: dict) -> dict:
     key = {k: training.get(k) for k in REFERENCE_TRAINING_KEYS}
     if isinstance(key["params"], dict):
         key["params"] = result_params(key["params"])
+    used = {  # what make_trainer runs with: its defaults where a setting is unset
+        "max_steps": training.get("max_steps", -1),
+        "weight_decay": training.get("weight_decay", 0.0),
+        "gradient_clip_val": training.get("gradient_clip_val", 1.0),
+        "precision": str(training.get("precision") or default_precision(training.get("accelerator", "auto"))),
+    }
+    used["precision"] = {"32": "32-true"}.get(used["precision"], used["precision"])
+    key.update({k: v for k, v in used.items() if v is not None and v != REFERENCE_TRAINING_PLAIN[k]})
     return key
 
 

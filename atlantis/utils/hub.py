@@ -57,3 +57,20 @@ def hub_offline(timeout: float = 3.0) -> bool:
     if _probed:
         set_offline()
     return _probed
+
+
+def missing_local_path(name: str) -> bool:
+    """A model or tokenizer name that can only be a local path (absolute, ./, ../, ~, or more than a hub id's
+    owner/name) and is not there: no hub can stand in for it, so it is an error, never an offline fallback."""
+    name = str(name)
+    looks_local = os.path.isabs(name) or name.startswith((".", "~")) or name.count("/") > 1
+    return looks_local and not os.path.exists(os.path.expanduser(name))
+
+
+def check_local_path(name: str, what: str = "model") -> None:
+    """Raise, naming the path and what writes it, when `name` is a missing local path."""
+    if missing_local_path(name):
+        raise FileNotFoundError(
+            f"{what} {name}: no such folder (a local path, not a hub id). `make models` writes Gemma-3-270M; "
+            "ATLANTIS_MODELS_DIR and ATLANTIS_FETCHED_MODELS_DIR say where the local models are (docs/install.md)"
+        )

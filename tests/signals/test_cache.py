@@ -136,3 +136,42 @@ def test_crossfit_folds_keep_their_scores_without_their_checkpoints(tmp_path):
     fresh = signals_for(job_config(tmp_path / "b", "crossfit") | {"reference": cfg["reference"]})
     np.testing.assert_allclose(sums, fresh.sequence_logprobs("reference", "sum"), rtol=1e-6)
     np.testing.assert_allclose(label_sets, fresh.label_set_logprobs("reference"), rtol=1e-6)
+
+
+def slow_build_in_another_process(root, started, log):
+    """get_or_create of one entry whose build takes a while and records that it ran (a process's target)."""
+    import time
+    from pathlib import Path
+
+    from atlantis.signals.cache import ArtifactCache
+
+    def build(tmp):
+        Path(started).touch()
+        with open(log, "a") as f:
+            f.write("built\n")
+        time.sleep(1.0)
+        (tmp / "value.json").write_text("1")
+
+    ArtifactCache(root).get_or_create("references", {"fold": 0}, build)
+
+
+def test_two_processes_needing_one_entry_build_it_once(tmp_path):
+    """Two jobs of a joblib or SLURM sweep that need the same reference: one fits it, the other waits and reads it
+    (before the lock both fitted it in one work folder and could corrupt each other's checkpoint)."""
+    import multiprocessing
+    import time
+
+    from atlantis.signals.cache import ArtifactCache
+
+    started, log = tmp_path / "started", tmp_path / "log"
+    other = multiprocessing.get_context("spawn").Process(
+        target=slow_build_in_another_process, args=(tmp_path / "cache", started, log)
+    )
+    other.start()
+    while not started.exists() and other.is_alive():
+        time.sleep(0.05)
+    cache = ArtifactCache(tmp_path / "cache")
+    path = cache.get_or_create("references", {"fold": 0}, lambda tmp: log.open("a").write("built here\n"))
+    other.join(timeout=60)
+    assert other.exitcode == 0 and log.read_text() == "built\n"  # built once, by the other process
+    assert (path / "value.json").read_text() == "1" and cache.events[-1]["event"] == "hit"

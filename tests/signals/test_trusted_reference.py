@@ -71,3 +71,35 @@ def test_without_a_trusted_seed_job_and_signal_keys_are_unchanged(tmp_path):
     seeded = config(tmp_path, "trusted.per_class=2")
     assert signals_data_key(seeded)["trusted"] == {"trusted_per_class": 2, "trusted_use": "union"}
     assert job_key(plain) != job_key(seeded) and job_key(plain) == job_key(config(tmp_path, "trusted.use=none"))
+
+
+@pytest.mark.parametrize("weigh_gold", [False, True])
+def test_gold_examples_weigh_one_and_the_weak_ones_share_the_normalisation(tmp_path, weigh_gold):
+    """A trusted reference has seen the gold seed: weighed by it, the seed would take more than its share."""
+    cfg = config(
+        tmp_path, "method=atlantis", "reference=trusted", "trusted.per_class=3", f"trusted.weigh_gold={weigh_gold}"
+    )
+    metrics = run_job(cfg, tmp_path / "run")
+    rows = [json.loads(line) for line in (tmp_path / "run" / "weights.jsonl").read_text().splitlines()]
+    gold = [r for r in rows if r["trusted"]]
+    weak = [r for r in rows if not r["trusted"]]
+    assert len(gold) == len(metrics["trusted"]["ids"]) == 15 and all("logp_reference" in r for r in gold)
+    if weigh_gold:  # the setting before: every example normalised together
+        assert sum(r["weight"] for r in rows) / len(rows) == pytest.approx(1.0)
+        assert any(r["weight"] != 1.0 for r in gold)
+    else:  # per-class: each observed label's weak examples average 1
+        assert all(r["weight"] == 1.0 for r in gold)
+        for label in {r["label"] for r in weak}:
+            mine = [r["weight"] for r in weak if r["label"] == label]
+            assert sum(mine) / len(mine) == pytest.approx(1.0)
+
+
+def test_weigh_gold_is_in_the_key_only_of_jobs_it_acts_on(tmp_path):
+    def key(*overrides):
+        return job_key(config(tmp_path, "trusted.per_class=2", *overrides))
+
+    assert key("method=atlantis") != key("method=atlantis", "trusted.weigh_gold=true")
+    assert key("method=sft") == key("method=sft", "trusted.weigh_gold=true")  # unit weights: nothing to weigh
+    assert key("method=atlantis", "trusted.use=none") == key(
+        "method=atlantis", "trusted.use=none", "trusted.weigh_gold=true"
+    )
