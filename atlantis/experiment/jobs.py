@@ -47,7 +47,7 @@ def job_settings(cfg: dict) -> dict:
 
 def weighs_gold_examples(cfg: dict) -> bool:
     """Whether trusted.weigh_gold can act: gold examples train beside the weak ones (use=union) and the method's
-    weights slot gives fixed example weights (the ones it decides between). Elsewhere it is left out of the key."""
+    weights slot weighs examples (fixed weights or a per-step factor). Elsewhere it is left out of the key."""
     if (cfg.get("trusted") or {}).get("use", "union") != "union":
         return False
     target = ((cfg.get("method") or {}).get("weights") or {}).get("_target_")
@@ -57,7 +57,8 @@ def weighs_gold_examples(cfg: dict) -> bool:
 
     from atlantis.methods.base import Weights
 
-    return get_class(target).example_weights is not Weights.example_weights
+    plugin = get_class(target)
+    return plugin.example_weights is not Weights.example_weights or plugin.step_weight is not Weights.step_weight
 
 
 def with_file_digests(options: dict) -> dict:

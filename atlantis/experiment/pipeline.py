@@ -216,9 +216,10 @@ def weigh_examples(
     """The weights slot's fixed weights and columns, put on the training features the batches are made of.
 
     A trusted seed that trains (trusted.use=union) is gold: its examples weigh 1, as in SFT on noisy ∪ trusted, and
-    the weights are computed and normalised over the weak examples only (as select chooses among them only). A
-    trusted reference has seen the gold examples, so weighing them by it (weigh_gold, the setting before
-    2026-12-07) would give the seed several times its share of the loss (a confound: upweighting the gold labels)."""
+    the weights are computed and normalised over the weak examples only (as select chooses among them only); a
+    per-step rule sees them as padding (the `gold` column) and leaves them at 1. A trusted reference has seen the
+    gold examples, and L2RW's meta batch is drawn from them, so weighing them too (weigh_gold, the setting before
+    2026-12-07) gives the seed several times its share of the loss: a confound with upweighting the gold labels."""
     weight_set = method.weights.example_weights(data)
     trusted = data.trusted_ids()
     gold = [f["id"] for f in data.features if f["id"] in trusted]
@@ -228,6 +229,8 @@ def weigh_examples(
         ).weights
         # the terms stay every example's (weights.jsonl keeps the gold examples' log-probs)
         weight_set = WeightSet({**weak_weights, **dict.fromkeys(gold, 1.0)}, weight_set.scores)
+    if gold and not weigh_gold:
+        datamodule.set_train_column("gold", {f["id"]: float(f["id"] in trusted) for f in data.features})
     if weight_set is not None:
         if not method.loss.uses_weights:
             raise ValueError(

@@ -108,15 +108,17 @@ class SmallLossWeights(Weights):
 
     def step_weight(self, nll, n_targets, batch, *, epoch: float = 0.0, max_epochs: int = 10, **_) -> torch.Tensor:
         # Under DDP the rule ranks the whole global batch, as one process would, and keeps this rank's share; a
-        # padding row (a share left empty) ranks last and counts for nothing.
+        # padding row (a share left empty, or a gold example that weighs 1) ranks last and counts for nothing.
         sequence_loss = (nll * n_targets).masked_fill(padding_rows(batch, nll), float("inf"))  # Co-teaching's loss
         sequence_loss, mine = gather_batch(sequence_loss)
-        size = int(torch.isfinite(sequence_loss).sum())
-        if size - round((1 - self.forget_rate) * size) < 1:
+        rows, size = sequence_loss.numel(), int(torch.isfinite(sequence_loss).sum())
+        if rows - round((1 - self.forget_rate) * rows) < 1:
             raise ValueError(
-                f"small-loss with forget_rate {self.forget_rate} drops nothing from batches of {size}: it chooses "
+                f"small-loss with forget_rate {self.forget_rate} drops nothing from batches of {rows}: it chooses "
                 "within each micro-batch (gradient accumulation does not help); raise trainer.batch_size"
             )
+        if size == 0:  # every row weighs 1 elsewhere (gold) or is padding: nothing to choose among
+            return torch.zeros_like(nll)
         keep = max(1, round(self.keep_rate(epoch, max_epochs) * size))
         kept = torch.argsort(sequence_loss, stable=True)[:keep]
         mask = torch.zeros_like(sequence_loss)

@@ -146,14 +146,19 @@ class RelationLM(L.LightningModule):
         """[B] the batch's fixed weights times the weights slot's per-step factor (and what that factor did to
         the corrupted examples, counted per epoch)."""
         max_epochs = self.trainer.max_epochs if self._trainer is not None else 1  # no Trainer: a notebook's step
+        # Gold rows (a trusted seed that trains, `gold` set: they weigh 1) count as padding for the rule, so it
+        # ranks and normalises among the weak rows only, and keep their factor of 1.
+        gold = batch["gold"].bool() if "gold" in batch else torch.zeros_like(batch["padding"])
+        judged = dict(batch, padding=batch["padding"] | gold)
         factor = self.weights.step_weight(
-            nll.detach(), n_targets, batch, epoch=self.progress, max_epochs=max_epochs, module=self
+            nll.detach(), n_targets, judged, epoch=self.progress, max_epochs=max_epochs, module=self
         )
         if factor is None:
             return batch["weight"]
-        real = ~batch["padding"].to(factor.device)
+        gold, real = gold.to(factor.device), ~judged["padding"].to(factor.device)
         counts = step_weight_counts(factor[real], batch["is_noisy"].to(factor.device)[real])
         self.step_counts = add_counts(self.step_counts, counts)
+        factor = torch.where(gold, torch.ones_like(factor), factor)
         return batch["weight"].to(factor.device) * factor
 
     def label_scores(self, batch: dict) -> torch.Tensor:

@@ -510,4 +510,6 @@ def write_report(
         if table:
             paths[name] = out / f"{name}.md"
             atomic_write_text(paths[name], f"# {name.replace('_', ' ').capitalize()} ({root})\n\n" + table)
+        else:  # no run here has weights: an earlier report's table would describe runs that are gone
+            (out / f"{name}.md").unlink(missing_ok=True)
     return paths

@@ -60,13 +60,27 @@ def test_the_corrupted_example_gets_no_weight():
     assert w[2] == 0 and (w[[0, 1, 3]] > 0).all()
 
 
-@pytest.mark.parametrize("options", [[], ["trainer.gradient_checkpointing=true", "model.kind=causal"]])
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["trusted.weigh_gold=true"],
+        ["trusted.weigh_gold=true", "trainer.gradient_checkpointing=true", "model.kind=causal"],
+    ],
+)
 def test_an_l2rw_job_records_what_its_step_weights_did(tmp_path, options):
     """Also with gradient checkpointing (off for the meta-gradient: it cannot run inside torch.func's transforms)."""
     metrics, _ = run_tiny(tmp_path, "method=l2rw", "trusted.per_class=2", "noise=0.5", "trainer.max_steps=2", *options)
     record = metrics["train/step_weighting"]
     assert record and metrics["trusted"]["n"] == 10
-    assert record[-1]["examples"] == 16 and 0 <= record[-1]["dropped"] <= 16  # two steps of 8
+    assert record[-1]["examples"] == 16 and 0 <= record[-1]["dropped"] <= 16  # two steps of 8, gold rows weighed
+
+
+def test_l2rw_leaves_the_gold_rows_it_trains_on_at_one(tmp_path):
+    """By default (trusted.weigh_gold=false) the gold rows in a training batch are not L2RW's to judge: they
+    weigh 1 and are not counted among the examples its factors act on."""
+    metrics, _ = run_tiny(tmp_path, "method=l2rw", "trusted.per_class=2", "noise=0.5", "trainer.max_steps=2")
+    judged = metrics["train/step_weighting"][-1]["examples"]
+    assert 0 < judged < 16  # the two steps of 8 held gold rows (10 of the job's training examples are gold)
 
 
 def test_the_meta_gradient_runs_without_dropout_and_restores_the_models_mode():

@@ -248,3 +248,29 @@ def test_batches_say_which_labels_the_noise_changed_and_the_record_survives_a_ch
     resumed, _ = build("causal")
     resumed.on_load_checkpoint(checkpoint)  # a resumed run keeps the epochs before the interruption
     assert resumed.step_weight_history == module.step_weight_history
+
+
+def test_gold_rows_keep_a_step_factor_of_one_and_the_rule_judges_the_weak_rows_only():
+    """A trusted seed that trains (its `gold` column): a per-step rule sees its rows as padding (L2RW normalises,
+    small-loss ranks among the weak rows only) and they weigh 1, as in SFT on noisy ∪ trusted."""
+    from atlantis.methods.weights import SmallLossWeights
+
+    seen = {}
+
+    class Recording(SmallLossWeights):
+        def step_weight(self, nll, n_targets, batch, **kwargs):
+            seen["padding"] = batch["padding"].tolist()
+            return super().step_weight(nll, n_targets, batch, **kwargs)
+
+    module = build("causal", weights=Recording(forget_rate=0.5, num_gradual=0.0))[0]
+    batch = {
+        "weight": torch.ones(6),
+        "padding": torch.tensor([False, False, False, False, False, True]),
+        "gold": torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]),
+        "is_noisy": torch.tensor([False, True, False, True, False, False]),
+    }
+    nll = torch.tensor([0.1, 0.9, 0.2, 0.8, 5.0, 0.0])  # gold row 4 has the largest loss: it trains all the same
+    weights = module.batch_weights(nll, torch.ones(6), batch)
+    assert seen["padding"] == [True, False, False, False, True, True]
+    # the weak rows 1-3 keep round(0.5 x 3) = 2, the smaller losses (rows 2 and 3), each at 3 / 2; padding 0
+    assert weights.tolist() == [1.0, 0.0, 1.5, 1.5, 1.0, 0.0]

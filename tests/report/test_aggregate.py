@@ -310,6 +310,12 @@ def test_detector_and_per_class_tables_average_a_settings_seeds(tmp_path):
         in detectors
     )
     assert "| Other | 1.50 (50 %) |" in paths["weights_per_class"].read_text()
+    # the weighting runs leave the folder (moved, or rerun elsewhere): their tables go with them
+    for seed in (0, 1):
+        for name in ("cleanlab.json", "weights.json"):
+            (tmp_path / f"atlantis-0.5-{seed}" / name).unlink()
+    assert "detectors" not in write_report(tmp_path) and not paths["detectors"].exists()
+    assert not paths["weights_per_class"].exists()
 
 
 def test_the_same_job_in_two_sweep_folders_counts_once(tmp_path):

@@ -99,6 +99,7 @@ def test_weigh_gold_is_in_the_key_only_of_jobs_it_acts_on(tmp_path):
         return job_key(config(tmp_path, "trusted.per_class=2", *overrides))
 
     assert key("method=atlantis") != key("method=atlantis", "trusted.weigh_gold=true")
+    assert key("method=l2rw") != key("method=l2rw", "trusted.weigh_gold=true")  # a per-step factor
     assert key("method=sft") == key("method=sft", "trusted.weigh_gold=true")  # unit weights: nothing to weigh
     assert key("method=atlantis", "trusted.use=none") == key(
         "method=atlantis", "trusted.use=none", "trusted.weigh_gold=true"
