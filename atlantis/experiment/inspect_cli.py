@@ -21,11 +21,11 @@ def main(cfg: DictConfig) -> None:
     from atlantis.data.inspect_tokens import print_examples
     from atlantis.experiment.config import plain
     from atlantis.experiment.fallback import apply_fallback
-    from atlantis.experiment.pipeline import build_datamodule
+    from atlantis.experiment.pipeline import build_datamodule, role_tokenizer
     from atlantis.models.loading import load_tokenizer
 
     cfg = apply_fallback(plain(cfg))
-    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
+    tokenizer = load_tokenizer(role_tokenizer(cfg["model"], "large"))  # the trained model's encoding
     datamodule = build_datamodule(cfg, tokenizer)
     print(
         print_examples(

@@ -85,6 +85,7 @@ def labeller_datamodule(cfg: dict):
     from atlantis.data.datamodule import RelationDataModule
     from atlantis.data.prompts import DEFAULT_TEMPLATE
     from atlantis.experiment.fallback import make_reader
+    from atlantis.experiment.pipeline import role_tokenizer
     from atlantis.models.loading import load_tokenizer
 
     if cfg["prompt"].get("shots") and cfg["prompt"].get("demo_pool") != "clean_seed":
@@ -96,7 +97,7 @@ def labeller_datamodule(cfg: dict):
     splits.test = splits.test[:1]  # not labelled; the datamodule wants three splits
     prompt = dict(cfg["prompt"])
     template = prompt.pop("template", None) or DEFAULT_TEMPLATE
-    tokenizer = load_tokenizer(cfg["model"]["tokenizer"])
+    tokenizer = load_tokenizer(role_tokenizer(cfg["model"], "large"))  # the labelling model's own
     dm = RelationDataModule(
         splits, tokenizer, cfg["model"]["kind"], seed=cfg["seed"], prompt_template=template, **prompt
     )
@@ -136,13 +137,13 @@ def score_in_chunks(cfg: dict, model, features: list[dict], label_ids, pad_token
 
 def labeller_spec(cfg: dict) -> dict:
     """What decides the labels: model, tokenizer, data, prompt, calibration, seed (the cache key)."""
-    from atlantis.experiment.pipeline import tokenizer_identity
+    from atlantis.experiment.pipeline import role_tokenizer, tokenizer_identity
     from atlantis.signals.identity import model_identity
 
     cache = cfg["paths"]["cache_dir"]
     return {
         "model": model_identity(cfg["model"]["large"], cache),
-        "tokenizer": tokenizer_identity(cfg["model"]["tokenizer"], cache),
+        "tokenizer": tokenizer_identity(role_tokenizer(cfg["model"], "large"), cache),
         "kind": cfg["model"]["kind"],
         "dataset": cfg["dataset"]["reader"],
         "prompt": cfg["prompt"],
