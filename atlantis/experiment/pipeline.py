@@ -220,16 +220,17 @@ def weigh_examples(
     per-step rule sees them as padding (the `gold` column) and leaves them at 1. A trusted reference has seen the
     gold examples, and L2RW's meta batch is drawn from them, so weighing them too (weigh_gold, the setting before
     2026-12-07) gives the seed several times its share of the loss: a confound with upweighting the gold labels."""
-    weight_set = method.weights.example_weights(data)
     trusted = data.trusted_ids()
     gold = [f["id"] for f in data.features if f["id"] in trusted]
-    if weight_set is not None and gold and not weigh_gold and len(gold) < len(data.features):
-        weak_weights = method.weights.example_weights(
-            data.subset([f["id"] for f in data.features if f["id"] not in trusted])
-        ).weights
-        # the terms stay every example's (weights.jsonl keeps the gold examples' log-probs)
-        weight_set = WeightSet({**weak_weights, **dict.fromkeys(gold, 1.0)}, weight_set.scores)
-    if gold and not weigh_gold:
+    # trusted.use=only: every row is gold and none is judged, so a weighting acts on them as on any example
+    gold_weighs_one = bool(gold) and not weigh_gold and len(gold) < len(data.features)
+    judged = data.subset([f["id"] for f in data.features if f["id"] not in trusted]) if gold_weighs_one else data
+    weight_set = method.weights.example_weights(judged)
+    if weight_set is not None and gold_weighs_one:
+        # the terms are every example's (weights.jsonl keeps the gold examples' log-probs)
+        terms = method.weights.example_weights(data).scores
+        weight_set = WeightSet({**weight_set.weights, **dict.fromkeys(gold, 1.0)}, terms)
+    if gold_weighs_one:
         datamodule.set_train_column("gold", {f["id"]: float(f["id"] in trusted) for f in data.features})
     if weight_set is not None:
         if not method.loss.uses_weights:
@@ -238,8 +239,10 @@ def weigh_examples(
                 f"its weights ({type(method.weights).__name__}) give some; use method/weights=unit with it"
             )
         datamodule.set_train_weights(weight_set.weights)
-    for name, values in method.weights.columns(data).items():
-        datamodule.set_train_column(name, values)
+    # a rule's columns (iw-SFT's start log-probs, loss truncation's window from N) over the examples it judges;
+    # a gold row's value is never read (its factor is 1)
+    for name, values in method.weights.columns(judged).items():
+        datamodule.set_train_column(name, {**dict.fromkeys(gold if gold_weighs_one else [], 0.0), **values})
     return weight_set
 
 

@@ -100,6 +100,7 @@ class SmallLossWeights(Weights):
         if not 0 <= forget_rate < 1:
             raise ValueError(f"forget_rate must be in [0, 1), got {forget_rate}")
         self.forget_rate, self.num_gradual, self.exponent = forget_rate, num_gradual, exponent
+        self.checked = False  # the batch size is checked on the first step
 
     def keep_rate(self, epoch: float, max_epochs: int = 10) -> float:
         gradual = self.num_gradual if self.num_gradual is not None else 0.3 * max_epochs
@@ -111,12 +112,15 @@ class SmallLossWeights(Weights):
         # padding row (a share left empty, or a gold example that weighs 1) ranks last and counts for nothing.
         sequence_loss = (nll * n_targets).masked_fill(padding_rows(batch, nll), float("inf"))  # Co-teaching's loss
         sequence_loss, mine = gather_batch(sequence_loss)
-        rows, size = sequence_loss.numel(), int(torch.isfinite(sequence_loss).sum())
-        if rows - round((1 - self.forget_rate) * rows) < 1:
-            raise ValueError(
-                f"small-loss with forget_rate {self.forget_rate} drops nothing from batches of {rows}: it chooses "
-                "within each micro-batch (gradient accumulation does not help); raise trainer.batch_size"
-            )
+        size = int(torch.isfinite(sequence_loss).sum())
+        if not self.checked:  # once, on a full batch: a short last one (or one of gold rows) may keep them all
+            self.checked = True
+            rows = sequence_loss.numel()
+            if rows - round((1 - self.forget_rate) * rows) < 1:
+                raise ValueError(
+                    f"small-loss with forget_rate {self.forget_rate} drops nothing from batches of {rows}: it "
+                    "chooses within each micro-batch (gradient accumulation does not help); raise trainer.batch_size"
+                )
         if size == 0:  # every row weighs 1 elsewhere (gold) or is padding: nothing to choose among
             return torch.zeros_like(nll)
         keep = max(1, round(self.keep_rate(epoch, max_epochs) * size))

@@ -62,6 +62,10 @@ def entry_lock(path: Path, label: str):
         except BlockingIOError:
             log.info("waiting for another job that is computing %s", label)
             fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as error:  # a file system without locks (Lustre without -o flock, some NFS): build unlocked
+            log.warning("no lock on %s (%s): jobs that need %s at once would each compute it", path, error, label)
+            yield
+            return
         try:
             yield
         finally:

@@ -54,14 +54,14 @@ def reference_training_key(training: dict) -> dict:
     key = {k: training.get(k) for k in REFERENCE_TRAINING_KEYS}
     if isinstance(key["params"], dict):
         key["params"] = result_params(key["params"])
-    used = {  # what make_trainer runs with: its defaults where a setting is unset
-        "max_steps": training.get("max_steps", -1),
-        "weight_decay": training.get("weight_decay", 0.0),
+    used = {  # what make_trainer runs with: its defaults where a setting is unset (clip None: no clipping)
+        "max_steps": training.get("max_steps") or -1,
+        "weight_decay": training.get("weight_decay") or 0.0,
         "gradient_clip_val": training.get("gradient_clip_val", 1.0),
         "precision": str(training.get("precision") or default_precision(training.get("accelerator", "auto"))),
     }
     used["precision"] = {"32": "32-true"}.get(used["precision"], used["precision"])
-    key.update({k: v for k, v in used.items() if v is not None and v != REFERENCE_TRAINING_PLAIN[k]})
+    key.update({k: v for k, v in used.items() if v != REFERENCE_TRAINING_PLAIN[k]})
     return key
 
 

@@ -52,3 +52,11 @@ def test_bad_rates_are_refused():
 def test_small_loss_refuses_batches_it_cannot_drop_from():
     with pytest.raises(ValueError, match="raise trainer.batch_size"):
         SmallLossWeights(forget_rate=0.2).step_weight(torch.rand(1), torch.ones(1), {}, epoch=5, max_epochs=3)
+
+
+def test_small_loss_takes_a_short_last_batch_after_full_ones():
+    """The batch size is checked on the first step; an epoch's short last batch (N mod batch size of 1 or 2)
+    keeps what it can instead of stopping the run."""
+    rule = SmallLossWeights(forget_rate=0.2)
+    assert (rule.step_weight(torch.rand(8), torch.ones(8), {}, epoch=5, max_epochs=3) == 0).sum() == 2
+    assert rule.step_weight(torch.rand(2), torch.ones(2), {}, epoch=5, max_epochs=3).tolist() == [1.0, 1.0]

@@ -15,8 +15,10 @@ def test_at_the_plain_values_the_key_is_the_one_the_committed_tables_were_made_w
 
 
 @pytest.mark.parametrize(
-    "change", [{"max_steps": 4}, {"weight_decay": 0.01}, {"gradient_clip_val": 0.5}, {"precision": "bf16-mixed"}]
-)
+    "change",
+    [{"max_steps": 4}, {"weight_decay": 0.01}, {"gradient_clip_val": 0.5}, {"gradient_clip_val": None},
+     {"precision": "bf16-mixed"}],
+)  # fmt: skip
 def test_a_setting_that_changes_the_reference_changes_its_key(change):
     """A smoke run's 4-step reference (trainer.max_steps=4) is never read as the full one."""
     assert reference_training_key(dict(PLAIN, **change)) != reference_training_key(PLAIN)
