@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import numpy as np
 
 from atlantis.data.examples import DatasetFormatError, RelationExample
 from atlantis.data.semeval import reverse_direction
+
+log = logging.getLogger(__name__)
 
 NOISE_KINDS = ("uniform", "confusable", "llm_like", "file", "labeller", "incomplete")
 
@@ -95,6 +98,12 @@ def file_labels(examples: Sequence[RelationExample], predictions_file, labels) -
     if predictions_file is None:
         raise ValueError("noise_kind=file needs noise_kind.predictions_file (a JSONL or TSV of id, label)")
     weak = read_weak_labels(predictions_file, labels)
+    missing = [example.id for example in examples if example.id not in weak]
+    if missing:  # the realised noise is then below the file's: say so, as the report's "train labels wrong" would
+        log.warning(
+            "%s has no label for %d of %d examples (e.g. %s): they keep their given label",
+            predictions_file, len(missing), len(examples), ", ".join(missing[:3]),
+        )  # fmt: skip
     return [example.with_label(weak.get(example.id, example.label)) for example in examples]
 
 

@@ -229,6 +229,15 @@ def summarise(
             & (frame["variant_context"] == group["variant_context"].iloc[0])
         ]
         base = same_selection(base, group["selection"].iloc[0])
+        if settings["method"] != baseline and len(base) and base["variant"].nunique(dropna=False) > 1:
+            # the baseline ran in several settings of its own (full and LoRA, two learning rates): pooled, they
+            # would pass for seeds of one; which one an arm is measured against is the reader's choice
+            log.warning(
+                "no Δ for %s %s: the baseline %s ran in %d settings here (%s); report them in separate folders",
+                settings["method"], settings["variant"] or "", baseline, base["variant"].nunique(),
+                "; ".join(sorted(base["variant"].unique())),
+            )  # fmt: skip
+            base = base.iloc[0:0]
         if settings["method"] != baseline and len(base):
             base = base.assign(replicate=replicate_ids(base)).sort_values("replicate")
             paired = group.merge(base[["replicate", "score", "run"]], on="replicate", suffixes=("", "_base"))

@@ -69,10 +69,11 @@ def test_validation_noisy_by_default_clean_on_switch_test_untouched():
     assert all(e.label == e.clean_label for e in noisy.test)
 
 
-def test_weak_labels_from_file(tmp_path, examples):
+def test_weak_labels_from_file(tmp_path, examples, caplog):
     path = tmp_path / "weak.jsonl"
     path.write_text('{"id": "train-0", "label": "Other"}\n{"id": "train-1", "label": "Other"}\n')
     noisy = inject_noise(examples, 0.0, "file", LABELS, seed=0, predictions_file=path)
+    assert f"has no label for {len(examples) - 2} of {len(examples)} examples" in caplog.text  # they keep theirs
     by_id = {e.id: e for e in noisy}
     assert by_id["train-0"].label == "Other" and by_id["train-1"].label == "Other"
     assert by_id["train-2"].label == by_id["train-2"].clean_label

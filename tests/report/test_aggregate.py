@@ -483,3 +483,20 @@ def test_a_plot_against_noise_gives_each_model_pair_its_own_panel_and_each_arm_o
     lines = [[c.lines[0].get_color() for c in ax.containers] for ax in axes]
     assert lines[0] == lines[1] and len(set(lines[0])) == 2  # the same arm, the same colour, in both panels
     plt.close(fig)
+
+
+def test_a_baseline_run_in_two_settings_is_not_pooled_into_one(tmp_path, caplog):
+    """SFT full and SFT with LoRA beside ATLANTIS: pooled, the two would pass for seeds of one baseline."""
+    runs = [("sft", "full", 0.50), ("sft", "lora", 0.30), ("atlantis", "full", 0.55)]
+    for seed in (0, 1):
+        for method, params, score in runs:
+            path = tmp_path / f"{method}-{params}-{seed}"
+            path.mkdir()
+            config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": 0.5, "method": method}
+            config.update(reference=None, seed=seed)
+            settings = {"seed": seed, "method": {"name": method, "params": {"_target_": params}}}
+            metrics = {"config": config, "settings": settings, "test/f1_official": score}
+            (path / "metrics.json").write_text(json.dumps(metrics))
+    table = pd.read_csv(write_report(tmp_path)["csv"]).set_index("method")
+    assert "minus_sft" not in table or np.isnan(table.loc["atlantis", "minus_sft"])
+    assert "the baseline sft ran in 2 settings here" in caplog.text
