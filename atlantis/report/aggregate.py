@@ -62,6 +62,13 @@ def add_variants(frame: pd.DataFrame, settings: list[dict]) -> pd.DataFrame:
         ", ".join(f"{c}={row[c]}" for c in varying if not c.startswith(("method.", "reference.")))
         for _, row in flat.iterrows()
     ]
+    # What a run shares with the baseline it is compared with: every setting but the method's own, its reference
+    # and the replicate (seed, fold); a setting only one job has (one that cannot act there) is left out.
+    own = ("method.", "reference.", "seed", "dataset.reader.fold")
+    frame["context"] = [
+        json.dumps({c: row[c] for c in flat.columns if not c.startswith(own) and row[c] != UNSET}, sort_keys=True)
+        for _, row in flat.iterrows()
+    ]
     # Which examples trained: the baseline a row is compared with trained on the same ones where it ran them.
     frame["selection"] = [
         ", ".join(f"{c}={row[c]}" for c in varying if c.startswith("method.select.")) for _, row in flat.iterrows()
@@ -254,8 +261,31 @@ def summarise(
                 diff, lo, hi = bootstrap_diff(scores, base["score"].to_numpy(float), paired=False)
                 interval = UNPAIRED
             row.update({f"minus_{baseline}": diff, "ci_lo": lo, "ci_hi": hi, "interval": interval})
+            row["baseline_differs"] = context_difference(group["context"].iloc[0], base["context"].iloc[0])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def context_difference(arm: str, base: str) -> str:
+    """The settings outside the method in which a row differs from its baseline (`trainer.lr=0.0001 (baseline
+    0.0004)`): a Δ is then not the method's alone, and the report says so."""
+    arm_settings, base_settings = json.loads(arm), json.loads(base)
+    return "; ".join(
+        f"{key}={arm_settings[key]} (baseline {base_settings[key]})"
+        for key in sorted(arm_settings.keys() & base_settings.keys())
+        if arm_settings[key] != base_settings[key]
+    )
+
+
+def differs_notes(summary: pd.DataFrame, baseline: str) -> str:
+    if "baseline_differs" not in summary:
+        return ""
+    rows = summary[summary["baseline_differs"].fillna("") != ""]
+    return "".join(
+        f"\n- **{r['method']}**{f' ({r.variant})' if r['variant'] else ''} at {r['noise_kind']} {r['noise']}: its "
+        f"{baseline} differs outside the method too: {r['baseline_differs']}"
+        for _, r in rows.iterrows()
+    ) + ("\n" if len(rows) else "")
 
 
 def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
@@ -314,7 +344,10 @@ def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
             "are compared with each side's seeds resampled on their own — no interval where a side has one run. "
             "Finish the grid for a paired difference.\n"
         )
-    return "\n".join(lines) + "\n" + note + collapse_notes(summary) + random_model_note(summary)
+    return (
+        "\n".join(lines) + "\n" + note + differs_notes(summary, baseline) + collapse_notes(summary)
+        + random_model_note(summary)
+    )  # fmt: skip
 
 
 # Models built from a config with random weights: their rows show code paths, never a finding.

@@ -500,3 +500,23 @@ def test_a_baseline_run_in_two_settings_is_not_pooled_into_one(tmp_path, caplog)
     table = pd.read_csv(write_report(tmp_path)["csv"]).set_index("method")
     assert "minus_sft" not in table or np.isnan(table.loc["atlantis", "minus_sft"])
     assert "the baseline sft ran in 2 settings here" in caplog.text
+
+
+def test_a_row_whose_baseline_differs_outside_the_method_says_so(tmp_path):
+    """ATLANTIS at lr 1e-4 against SFT at lr 4e-4: the Δ is not the method's alone."""
+    for seed in (0, 1):
+        for method, lr, score in (("sft", 4e-4, 0.5), ("atlantis", 1e-4, 0.6)):
+            path = tmp_path / f"{method}-{seed}"
+            path.mkdir()
+            config = {"dataset": "semeval", "model": "tiny", "noise_kind": "uniform", "noise": 0.5, "method": method}
+            config.update(reference=None, seed=seed)
+            settings = {"seed": seed, "method": {"name": method}, "trainer": {"lr": lr, "max_epochs": 3}}
+            metrics = {"config": config, "settings": settings, "test/f1_official": score}
+            (path / "metrics.json").write_text(json.dumps(metrics))
+    paths = write_report(tmp_path)
+    table = pd.read_csv(paths["csv"]).set_index("method")
+    assert table.loc["atlantis", "minus_sft"] == pytest.approx(0.1)
+    assert table.loc["atlantis", "baseline_differs"] == "trainer.lr=0.0001 (baseline 0.0004)"
+    assert (
+        "its sft differs outside the method too: trainer.lr=0.0001 (baseline 0.0004)" in paths["markdown"].read_text()
+    )
