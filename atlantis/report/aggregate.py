@@ -281,11 +281,14 @@ def differs_notes(summary: pd.DataFrame, baseline: str) -> str:
     if "baseline_differs" not in summary:
         return ""
     rows = summary[summary["baseline_differs"].fillna("") != ""]
-    return "".join(
-        f"\n- **{r['method']}**{f' ({r.variant})' if r['variant'] else ''} at {r['noise_kind']} {r['noise']}: its "
-        f"{baseline} differs outside the method too: {r['baseline_differs']}"
-        for _, r in rows.iterrows()
-    ) + ("\n" if len(rows) else "")
+    notes = []
+    for _, r in rows.iterrows():
+        variant = f" ({r['variant']})" if r["variant"] else ""
+        notes.append(
+            f"\n- **{r['method']}**{variant} at {r['noise_kind']} {r['noise']}: its {baseline} differs outside the "
+            f"method too: {r['baseline_differs']}"
+        )
+    return "".join(notes) + ("\n" if notes else "")
 
 
 def to_markdown(summary: pd.DataFrame, metric: str, baseline: str) -> str:
