@@ -79,3 +79,24 @@ def test_a_model_whose_embedding_table_is_smaller_than_its_tokenizer_is_refused(
     check_vocabulary(model, 100, "m")
     with pytest.raises(ValueError, match="embedding table has 100 rows but the tokenizer it is given has 101"):
         check_vocabulary(model, 101, "m")
+
+
+def test_a_large_table_filled_for_fewer_examples_serves_a_job_that_keeps_more(tmp_path, small_tokenizer):
+    # The coarse small tokenizer needs ~2x the tokens, so at this length it truncates about half the prompts
+    # and both roles drop them; the same job with one tokenizer keeps every example. The large base's table is
+    # keyed by its own tokenizer, the same in both jobs, so the second finds it short of the dropped examples.
+    shared = ["method=atlantis_crossfit", "reference.folds=2", "prompt.max_length=103"]
+    first = run_job(config(tmp_path, small_tokenizer, *shared), tmp_path / "first")
+    dropped = first["data"]["train"]["n_dropped_across_tokenizers"]
+    assert 0 < dropped < first["data"]["train"]["n_kept"] + dropped
+    second = run_job(config(tmp_path, "builtin", *shared), tmp_path / "second")
+    assert "n_dropped_across_tokenizers" not in second["data"]["train"]  # one tokenizer: nothing to drop
+
+    def large_logps(run):
+        rows = (tmp_path / run / "weights.jsonl").read_text().splitlines()
+        return {r["id"]: r["logp_large"] for r in map(json.loads, rows)}
+
+    a, b = large_logps("first"), large_logps("second")
+    assert len(b) == len(a) + dropped and all(b[i] == pytest.approx(a[i]) for i in a)
+    specs = [json.loads(p.read_text())["spec"] for p in (tmp_path / "cache" / "scores").glob("*/manifest.json")]
+    assert sum("more_ids" in s for s in specs) == 1  # the dropped examples' rows, cached beside the table

@@ -251,9 +251,31 @@ class Signals:
 
         table = self.cache.get_or_compute_json(kind, spec, compute, name)
         missing = [i for i in self.ids if i not in table]
-        if missing:
+        if missing and self._scores_each_example_alone(role):
+            table = {**table, **self._more_examples(kind, spec, role, score, name, missing)}
+        elif missing:
             raise KeyError(f"cached {name} lacks {len(missing)} training ids, e.g. {missing[:5]}")
         return np.array([table[i] for i in self.ids], dtype=np.float64)
+
+    def _scores_each_example_alone(self, role: str) -> bool:
+        """Whether the role's model, and so an example's value, is the same whichever examples are kept: a base
+        model or a pretrained reference (a fine-tuned one trained on the kept examples)."""
+        return role in BASE_ROLES or (role == "reference" and self.reference.get("name") == "pretrained")
+
+    def _more_examples(self, kind: str, spec: dict, role: str, score: Callable, name: str, ids: list) -> dict:
+        """The values of examples a cached table lacks, cached beside it. The kept examples depend on both
+        tokenizers, and a role's table is keyed by its own: a job whose other role's tokenizer drops fewer examples
+        than that of the job that filled the table needs a few more rows of it."""
+        wanted = set(ids)
+        features = [f for f in self.encodings[role].features if f["id"] in wanted]
+
+        def compute() -> dict:
+            model_spec = self.models[role] if role in BASE_ROLES else self._pretrained_spec()
+            values = score(self._build(model_spec, role), features, f"{name} ({len(features)} more)")
+            return dict(zip([f["id"] for f in features], values, strict=True))
+
+        more_spec = {**spec, "more_ids": cache_key({"ids": [f["id"] for f in features]})}
+        return self.cache.get_or_compute_json(kind, more_spec, compute, f"{name} ({len(features)} more examples)")
 
     def score_reference_by_fold(self, reductions: tuple[str, ...] = ("sum",), label_sets: bool = True) -> None:
         """The cross-fitted reference's tables, fold-major: each fold's model trains once and scores every table
