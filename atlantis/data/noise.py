@@ -131,8 +131,12 @@ def flip_labels(examples, rate, kind, labels, seed, partners, attractors, attrac
 def incomplete_labels(
     examples: Sequence[RelationExample], rate: float, negative: str | None, seed: int
 ) -> list[RelationExample]:
-    """Document-level noise: missing labels. round(rate * P) of the P positive instances, drawn with the seed,
-    become the negative label (rate = 1 - kappa; DocRED-like kappa 0.45 is noise=0.55); negatives stay."""
+    """Document-level noise: missing labels. round(rate * P) of the P positive (pair, relation) instances, drawn
+    with the seed, lose their annotation (rate = 1 - kappa; DocRED-like kappa 0.45 is noise=0.55); negatives stay.
+    A pair left with no annotated relation becomes one negative example, as an unannotated pair is in DocRED; a
+    pair that keeps another relation shows only that one, so its missed instance is dropped rather than turned
+    into a "no relation" target that would contradict the relation it keeps. A pair is what the model reads: the
+    same text, head and tail."""
     if negative is None:
         raise ValueError("noise_kind=incomplete needs a dataset with a negative label (no relation)")
     positives = [i for i, e in enumerate(examples) if e.clean_label != negative]
@@ -140,7 +144,25 @@ def incomplete_labels(
     drawn = (
         set(np.random.default_rng(seed).choice(positives, size=n_drop, replace=False).tolist()) if n_drop else set()
     )
-    return [e.with_label(negative) if i in drawn else e for i, e in enumerate(examples)]
+
+    def pair(example: RelationExample) -> tuple[str, str, str]:
+        return example.text, example.head, example.tail
+
+    annotated = {pair(examples[i]) for i in positives if i not in drawn}
+    noisy, negated = [], set()
+    for i, example in enumerate(examples):
+        if i not in drawn:
+            noisy.append(example)
+        elif pair(example) not in annotated and pair(example) not in negated:
+            negated.add(pair(example))
+            noisy.append(example.with_label(negative))
+    if n_drop:
+        log.info(
+            "incomplete labels: %d of %d positive instances missed; %d pairs left with no relation become "
+            "negatives, %d missed instances of pairs that keep another relation are dropped",
+            n_drop, len(positives), len(negated), len(examples) - len(noisy),
+        )  # fmt: skip
+    return noisy
 
 
 def read_weak_file(path: str | Path, labels: Sequence[str]) -> dict[str, dict]:

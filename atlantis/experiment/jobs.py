@@ -37,7 +37,7 @@ def job_settings(cfg: dict) -> dict:
     elif not weighs_gold_examples(kept):
         kept["trusted"] = {k: v for k, v in kept["trusted"].items() if k != "weigh_gold"}  # acts on nothing here
     if "noise_kind" in kept:
-        kept["noise_kind"] = with_file_digests(kept["noise_kind"])
+        kept["noise_kind"] = noise_identity(kept["noise_kind"])
     if isinstance(kept.get("method", {}).get("params"), dict):
         kept["method"] = dict(kept["method"], params=result_params(kept["method"]["params"]))
     if isinstance((kept.get("reference") or {}).get("params"), dict):
@@ -61,13 +61,21 @@ def weighs_gold_examples(cfg: dict) -> bool:
     return plugin.example_weights is not Weights.example_weights or plugin.step_weight is not Weights.step_weight
 
 
-def with_file_digests(options: dict) -> dict:
-    """Noise options with the content hash of the label files they name: a relabelled file is a new job."""
+# Noise kinds whose labels changed meaning, with the version they are at: their jobs and signals get new keys.
+# incomplete 2: a missed relation of a pair that keeps another is dropped, not turned into "no relation".
+NOISE_KIND_VERSIONS = {"incomplete": 2}
+
+
+def noise_identity(options: dict) -> dict:
+    """Noise options as keys need them: with the content hash of the label files they name (a relabelled file
+    is a new job) and the version of the noise kind's meaning where it changed."""
     out = dict(options)
     for key in ("weak_file", "predictions_file"):
         path = options.get(key)
         if isinstance(path, str) and Path(path).is_file():
             out[f"{key}_sha256"] = file_sha256(Path(path))
+    if (version := NOISE_KIND_VERSIONS.get(options.get("name"))) is not None:
+        out["version"] = version
     return out
 
 

@@ -33,11 +33,11 @@ from atlantis.experiment.jobs import (
     job_settings,
     job_state_dir,
     mark_completed,
+    noise_identity,
     prune_checkpoints,
     reuse_completed,
     set_aside_other_job,
     settings_key,
-    with_file_digests,
 )
 from atlantis.methods.confident import detector_report, out_of_fold_probs
 from atlantis.methods.diagnostics import plot_weights, weight_diagnostics
@@ -333,7 +333,7 @@ def signals_data_key(cfg: dict) -> dict:
     return {
         "dataset": cfg["dataset"],
         "noise": cfg["noise"],
-        "noise_kind": with_file_digests(cfg["noise_kind"]),
+        "noise_kind": noise_identity(cfg["noise_kind"]),
         "seed": cfg["seed"],
         "clean_validation": cfg["clean_validation"],
         "prompt": cfg["prompt"],

@@ -39,11 +39,12 @@ def test_training_keeps_every_positive_and_samples_na_at_the_ratio(redocred_dir)
 
 def test_incomplete_turns_exactly_the_drawn_positives_into_no_relation():
     examples = [
-        RelationExample(f"x{i}", "doc", "h", "t", "P" if i % 2 else NO_RELATION, "P" if i % 2 else NO_RELATION)
+        RelationExample(f"x{i}", "doc", f"h{i}", "t", "P" if i % 2 else NO_RELATION, "P" if i % 2 else NO_RELATION)
         for i in range(40)
-    ]
+    ]  # one relation a pair: every missed one leaves its pair unannotated
     noisy = inject_noise(examples, 0.55, "incomplete", ["P", NO_RELATION], seed=7, negative=NO_RELATION)
     dropped = [e for e in noisy if e.is_noisy]
+    assert len(noisy) == len(examples)
     assert len(dropped) == round(0.55 * 20) and all(e.label == NO_RELATION and e.clean_label == "P" for e in dropped)
     assert all(e.label == NO_RELATION for e in noisy if e.clean_label == NO_RELATION)  # negatives untouched
     again = inject_noise(examples, 0.55, "incomplete", ["P", NO_RELATION], seed=7, negative=NO_RELATION)
@@ -52,9 +53,36 @@ def test_incomplete_turns_exactly_the_drawn_positives_into_no_relation():
         inject_noise(examples, 0.5, "incomplete", ["P", NO_RELATION], seed=7)
 
 
+def test_a_missed_relation_of_a_pair_that_keeps_another_is_dropped_not_negated():
+    labels = ["A", "B", "C", NO_RELATION]
+    # pair 0 holds three relations, pairs 1-5 one each; at rate 0.5 four of the eight instances are missed
+    examples = [RelationExample(f"p0:{r}", "doc", "h0", "t", r, r) for r in "ABC"]
+    examples += [RelationExample(f"p{i}", "doc", f"h{i}", "t", "A", "A") for i in range(1, 6)]
+    for seed in range(20):
+        noisy = inject_noise(examples, 0.5, "incomplete", labels, seed=seed, negative=NO_RELATION)
+        kept = {e.id for e in noisy}
+        missed = {e.id for e in examples} - {e.id for e in noisy if not e.is_noisy}
+        assert len(missed) == 4
+        pair0 = [e for e in noisy if e.id.startswith("p0:")]
+        annotated = [e for e in pair0 if not e.is_noisy]
+        # pair 0: with a relation left, its missed ones vanish; with none left, it is one negative example
+        assert pair0 == annotated if annotated else [e.label for e in pair0] == [NO_RELATION]
+        assert all(e.label == NO_RELATION for e in noisy if e.is_noisy)
+        singles = {f"p{i}" for i in range(1, 6)}
+        assert singles <= kept  # a pair with one relation always stays, negated when missed
+        assert len(noisy) == len(examples) - sum(1 for e in examples if e.id.startswith("p0:") and e.id not in kept)
+
+
 def test_a_test_slice_keeps_whole_documents(redocred_dir):
     reader = ReDocREDReader(str(redocred_dir), max_docs=3, max_test_docs=1)
     docs = reader.documents(seed=0)
     assert [len(docs[k]) for k in ("train", "validation", "test")] == [3, 3, 1]
     n = len(docs["test"][0]["vertexSet"])
     assert len(reader.load(seed=0).test) == n * (n - 1)  # every ordered pair of the one test document
+
+
+def test_incomplete_noise_of_the_new_meaning_is_a_new_job_and_other_kinds_keep_their_keys():
+    from atlantis.experiment.jobs import noise_identity
+
+    assert noise_identity({"name": "incomplete"}) == {"name": "incomplete", "version": 2}
+    assert noise_identity({"name": "uniform"}) == {"name": "uniform"}  # the committed studies' keys stand
