@@ -9,6 +9,8 @@
 #   clean     the ceiling: SFT on the same 400 sentences with their gold labels (+ the trusted seed), 3 seeds;
 #             one job a seed serves every cell, whose sentences and seed are the same
 #   k         k = 5 and 25 trusted labels per class at 50 % uniform, seed 0
+#   oracle    GLC through the weak labels' realised corruption matrix (an oracle) at 50 % uniform, 3 seeds: how
+#             much GLC loses to its estimate of the matrix
 #   report    the tables and plot into docs/study_trusted (runs kept in docs/study_trusted/runs), and the same
 #             against GLC and against L2RW (docs/study_trusted/vs_glc, vs_l2rw)
 source "$(dirname "$0")/env.sh"
@@ -38,11 +40,13 @@ cell() {
 }
 clean() { sweep study_trusted noise=0.0 noise_kind=uniform +baseline=sft "$@"; }
 k() { sweep study_trusted noise=0.5 noise_kind=uniform seed=0 trusted.per_class=5,25 "$@"; }
+oracle() { sweep study_trusted noise=0.5 noise_kind=uniform +baseline=glc_oracle "$@"; }
 
 KEPT=docs/study_trusted/runs  # the finished runs, committed: a fresh clone resumes without training them again
 case "$part" in
 measure) measure "$@" ;;
 k) restore "$KEPT" && k "$@" ;;
+oracle) restore "$KEPT" && oracle "$@" ;;
 clean) restore "$KEPT" && clean "$@" ;;
 cell) restore "$KEPT" && cell "$@" ;;
 report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and L2RW: the reading's question 2
@@ -50,5 +54,5 @@ report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and
 	# from the kept runs, which hold every seed (a fresh clone's outputs/ holds only the seeds it ran)
 	for other in glc l2rw; do report "$KEPT" --baseline "$other" --out "docs/study_trusted/vs_$other" "$@"; done
 	;;
-*) usage measure cell clean k report ;;
+*) usage measure cell clean k oracle report ;;
 esac

@@ -73,7 +73,15 @@ class GLCLoss(Loss):
     """`method/loss=glc`: the corrected loss above, weighted per example like the NLL (sum_i w_i ℓ_i / |B|).
     Needs trusted.per_class > 0. Each step scores all C labels (about C× an SFT step, as SSR-PU)."""
 
-    def __init__(self):
+    CORRUPTIONS = ("estimated", "realised")
+
+    def __init__(self, corruption: str = "estimated"):
+        """`corruption`: `estimated` (GLC: Ĉ from the trusted seed) or `realised`, an oracle for studies only: the
+        weak labels' own corruption matrix, read from their clean labels, which bounds what a better estimate of
+        Ĉ could give."""
+        if corruption not in self.CORRUPTIONS:
+            raise ValueError(f"GLC's corruption must be one of {self.CORRUPTIONS}, got {corruption!r}")
+        self.source = corruption
         self.corruption: torch.Tensor | None = None
         self.trusted_ids: set[str] = set()
 
@@ -88,18 +96,21 @@ class GLCLoss(Loss):
         probs = np.exp(label_set_posterior(np.array([table[f["id"]] for f in scored])))
         gold = np.array([f["label_index"] for f in scored])
         matrix = corruption_matrix(probs, gold, len(data.labels))
-        self.corruption = torch.tensor(matrix, dtype=torch.float32)
         self.trusted_ids = data.trusted_ids()
         index = {label: i for i, label in enumerate(data.labels)}
         weak = [e for e in data.examples if e.id not in self.trusted_ids]
         clean, given = ([index[getattr(e, k)] for e in weak] for k in ("clean_label", "label"))
-        report = corruption_report(matrix, realised_corruption(clean, given, len(data.labels)), len(gold))
+        realised = realised_corruption(clean, given, len(data.labels))
+        report = corruption_report(matrix, realised, len(gold))
         log.info(
             "GLC: corruption matrix from %d trusted examples, mean diagonal %.3f (the weak labels' own: %.3f; "
             "mean row distance %.3f)", len(gold), report["mean_diagonal_estimated"],
             report["mean_diagonal_realised"], report["mean_row_tv_distance"],
         )  # fmt: skip
-        return report
+        if self.source == "realised":
+            log.info("GLC trains through the weak labels' realised corruption matrix (an oracle), not the estimate")
+        self.corruption = torch.tensor(realised if self.source == "realised" else matrix, dtype=torch.float32)
+        return {**report, "used": self.source}
 
     def __call__(self, module, batch: dict) -> tuple[torch.Tensor, dict]:
         if self.corruption is None:

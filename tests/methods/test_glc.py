@@ -82,3 +82,22 @@ def test_without_a_trusted_seed_glc_and_l2rw_say_what_to_set(tmp_path, method):
 def test_glc_on_the_seed_alone_is_refused(tmp_path):
     with pytest.raises(ValueError, match="every training example is trusted"):
         run_tiny(tmp_path, "method=glc", "trusted.per_class=2", "trusted.use=only")
+
+
+def test_the_oracle_recipe_trains_through_the_realised_matrix(tmp_path, monkeypatch):
+    import atlantis.methods.glc as glc
+
+    used, real = [], glc.glc_example_loss
+
+    def recorded(scores, observed, trusted, corruption):
+        used.append(corruption.numpy().copy())
+        return real(scores, observed, trusted, corruption)
+
+    monkeypatch.setattr(glc, "glc_example_loss", recorded)
+    metrics, run_dir = run_tiny(tmp_path, "+baseline=glc_oracle", "trusted.per_class=2", "noise=0.5")
+    report = json.loads((run_dir / "metrics.json").read_text())["loss"]
+    assert report["used"] == "realised" and metrics["config"]["method"] == "glc_oracle"
+    assert used and all(np.allclose(c, report["realised"], atol=1e-4) for c in used)
+    assert not np.allclose(report["estimated"], report["realised"], atol=1e-2)  # the estimate it set aside
+    with pytest.raises(ValueError, match="one of"):
+        glc.GLCLoss(corruption="true")
