@@ -85,7 +85,8 @@ def test_a_large_table_filled_for_fewer_examples_serves_a_job_that_keeps_more(tm
     # The coarse small tokenizer needs ~2x the tokens, so at this length it truncates about half the prompts
     # and both roles drop them; the same job with one tokenizer keeps every example. The large base's table is
     # keyed by its own tokenizer, the same in both jobs, so the second finds it short of the dropped examples.
-    shared = ["method=atlantis_crossfit", "reference.folds=2", "prompt.max_length=103"]
+    shared = ["method=atlantis_crossfit", "reference.folds=2", "prompt.max_length=103", "method/select=fisher"]
+    shared += ["method.select.budget=1.0"]  # FisherSFT reads the embeddings and keeps every example
     first = run_job(config(tmp_path, small_tokenizer, *shared), tmp_path / "first")
     dropped = first["data"]["train"]["n_dropped_across_tokenizers"]
     assert 0 < dropped < first["data"]["train"]["n_kept"] + dropped
@@ -100,3 +101,9 @@ def test_a_large_table_filled_for_fewer_examples_serves_a_job_that_keeps_more(tm
     assert len(b) == len(a) + dropped and all(b[i] == pytest.approx(a[i]) for i in a)
     specs = [json.loads(p.read_text())["spec"] for p in (tmp_path / "cache" / "scores").glob("*/manifest.json")]
     assert sum("more_ids" in s for s in specs) == 1  # the dropped examples' rows, cached beside the table
+    # FisherSFT's embeddings of the large base: the same, an entry for the rows the first job dropped
+    embeddings = [
+        json.loads(p.read_text())["spec"] for p in (tmp_path / "cache" / "embeddings").glob("*/manifest.json")
+    ]
+    assert len(embeddings) == 2 and sum("more_ids" in s for s in embeddings) == 1
+    assert second["selection"]["n_train"] == len(b)

@@ -72,10 +72,12 @@ def inject_noise(
     natural: bool = False,
     fill: str | None = None,
     negative: str | None = None,
+    annotated: Sequence[RelationExample] = (),
 ) -> list[RelationExample]:
     """Corrupt exactly round(rate * N) labels (chosen with `seed`); the clean label is kept on each example.
 
-    `file` replaces labels with weak labels read from `predictions_file` by example id instead.
+    `file` replaces labels with weak labels read from `predictions_file` by example id instead. `annotated`:
+    examples training beside these whose labels no noise touches (the trusted seed), for `incomplete`.
     """
     rate = check_rate(rate)
     if kind == "file":
@@ -89,7 +91,7 @@ def inject_noise(
     if kind not in NOISE_KINDS:
         raise ValueError(f"unknown noise kind {kind!r}; expected one of {NOISE_KINDS}")
     if kind == "incomplete":
-        return incomplete_labels(examples, rate, negative, seed)
+        return incomplete_labels(examples, rate, negative, seed, annotated)
     return flip_labels(examples, rate, kind, labels, seed, partners, attractors, attractor_mass)
 
 
@@ -129,14 +131,19 @@ def flip_labels(examples, rate, kind, labels, seed, partners, attractors, attrac
 
 
 def incomplete_labels(
-    examples: Sequence[RelationExample], rate: float, negative: str | None, seed: int
+    examples: Sequence[RelationExample],
+    rate: float,
+    negative: str | None,
+    seed: int,
+    annotated: Sequence[RelationExample] = (),
 ) -> list[RelationExample]:
     """Document-level noise: missing labels. round(rate * P) of the P positive (pair, relation) instances, drawn
     with the seed, lose their annotation (rate = 1 - kappa; DocRED-like kappa 0.45 is noise=0.55); negatives stay.
     A pair left with no annotated relation becomes one negative example, as an unannotated pair is in DocRED; a
     pair that keeps another relation shows only that one, so its missed instance is dropped rather than turned
     into a "no relation" target that would contradict the relation it keeps. A pair is what the model reads: the
-    same text, head and tail."""
+    same text, head and tail. `annotated`: gold examples that train beside these (the trusted seed); a pair with
+    one of them keeps that relation too."""
     if negative is None:
         raise ValueError("noise_kind=incomplete needs a dataset with a negative label (no relation)")
     positives = [i for i, e in enumerate(examples) if e.clean_label != negative]
@@ -148,12 +155,13 @@ def incomplete_labels(
     def pair(example: RelationExample) -> tuple[str, str, str]:
         return example.text, example.head, example.tail
 
-    annotated = {pair(examples[i]) for i in positives if i not in drawn}
+    kept = {pair(examples[i]) for i in positives if i not in drawn}
+    kept |= {pair(e) for e in annotated if e.label != negative}
     noisy, negated = [], set()
     for i, example in enumerate(examples):
         if i not in drawn:
             noisy.append(example)
-        elif pair(example) not in annotated and pair(example) not in negated:
+        elif pair(example) not in kept and pair(example) not in negated:
             negated.add(pair(example))
             noisy.append(example.with_label(negative))
     if n_drop:
@@ -163,6 +171,20 @@ def incomplete_labels(
             n_drop, len(positives), len(negated), len(examples) - len(noisy),
         )  # fmt: skip
     return noisy
+
+
+def missing_label_counts(before: Sequence[RelationExample], after: Sequence[RelationExample], negative: str) -> dict:
+    """What `incomplete` noise did to a split: positive instances, how many were missed, how many of those became
+    negative examples (their pair left with no relation), and how many were dropped (their pair keeps another)."""
+    n_positive = sum(e.clean_label != negative for e in before)
+    n_negated = sum(e.is_noisy for e in after)
+    n_dropped = len(before) - len(after)
+    return {
+        "n_positive": n_positive,
+        "n_missed": n_negated + n_dropped,
+        "n_negated": n_negated,
+        "n_dropped": n_dropped,
+    }
 
 
 def read_weak_file(path: str | Path, labels: Sequence[str]) -> dict[str, dict]:

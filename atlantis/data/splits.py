@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from atlantis.data.examples import RelationExample
-from atlantis.data.noise import check_rate, inject_noise
+from atlantis.data.noise import check_rate, inject_noise, missing_label_counts
 from atlantis.data.readers import DatasetReader, DatasetSplits
 from atlantis.data.trusted import check_disjoint, check_use, combine, draw_trusted
 
@@ -62,9 +62,15 @@ def build_splits(
     if splits.task == "extraction":
         return splits
     options = dict(noise_options or {})
+    train_options = options
     if noise_kind == "incomplete":  # missing labels turn into the dataset's negative label
         options.setdefault("negative", splits.negative_label)
-    splits.train = inject_noise(splits.train, noise_rate, noise_kind, splits.labels, noise_seed, **options)
+        if trusted_per_class and trusted_use == "union":  # a pair holding a gold relation is annotated
+            train_options = dict(options, annotated=splits.trusted)
+    before = splits.train
+    splits.train = inject_noise(splits.train, noise_rate, noise_kind, splits.labels, noise_seed, **train_options)
+    if noise_kind == "incomplete":
+        splits.info["missing_labels"] = missing_label_counts(before, splits.train, splits.negative_label)
     if trusted_per_class:  # the gold seed joins (or replaces) the corrupted set: no noise ever touches it
         splits.train = combine(splits.train, splits.trusted, trusted_use)
     if not clean_validation:

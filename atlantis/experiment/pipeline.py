@@ -573,6 +573,8 @@ def job_metrics(job: Job) -> dict:
     )
     if trusted := job.datamodule.splits.info.get("trusted"):
         metrics["trusted"] = trusted  # k, use, where it was drawn from and its example ids
+    if missing := job.datamodule.splits.info.get("missing_labels"):
+        metrics["noise"]["missing_labels"] = missing  # incomplete: missed, turned negative, dropped
     if job.reports["step_weighting"]:
         metrics["train/step_weighting"] = job.reports["step_weighting"]
     metrics.update(dataset_metrics(job))

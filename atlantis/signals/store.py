@@ -251,31 +251,32 @@ class Signals:
 
         table = self.cache.get_or_compute_json(kind, spec, compute, name)
         missing = [i for i in self.ids if i not in table]
-        if missing and self._scores_each_example_alone(role):
-            table = {**table, **self._more_examples(kind, spec, role, score, name, missing)}
-        elif missing:
-            raise KeyError(f"cached {name} lacks {len(missing)} training ids, e.g. {missing[:5]}")
+        if missing:
+            features, more_spec, model = self._more_rows(role, spec, missing, name)
+
+            def compute_more() -> dict:
+                return dict(zip([f["id"] for f in features], score(model(), features, name), strict=True))
+
+            more = f"{name} ({len(features)} more examples)"
+            table = {**table, **self.cache.get_or_compute_json(kind, more_spec, compute_more, more)}
         return np.array([table[i] for i in self.ids], dtype=np.float64)
 
-    def _scores_each_example_alone(self, role: str) -> bool:
-        """Whether the role's model, and so an example's value, is the same whichever examples are kept: a base
-        model or a pretrained reference (a fine-tuned one trained on the kept examples)."""
-        return role in BASE_ROLES or (role == "reference" and self.reference.get("name") == "pretrained")
-
-    def _more_examples(self, kind: str, spec: dict, role: str, score: Callable, name: str, ids: list) -> dict:
-        """The values of examples a cached table lacks, cached beside it. The kept examples depend on both
-        tokenizers, and a role's table is keyed by its own: a job whose other role's tokenizer drops fewer examples
-        than that of the job that filled the table needs a few more rows of it."""
-        wanted = set(ids)
+    def _more_rows(self, role: str, spec: dict, missing: list, name: str) -> tuple[list[dict], dict, Callable]:
+        """For the ids a cached entry lacks: their features, the spec of the entry that holds them beside it, and
+        the role's model (built on call). The kept examples depend on both tokenizers and a role's entries are
+        keyed by its own, so a job whose other role's tokenizer drops fewer examples than that of the job that
+        filled an entry needs a few more rows of it. Only where the role's model, and so an example's value, is the
+        same whichever examples are kept: a base model or a pretrained reference (a fine-tuned one trained on them)."""
+        if not (role in BASE_ROLES or (role == "reference" and self.reference.get("name") == "pretrained")):
+            raise KeyError(f"cached {name} lacks {len(missing)} training ids, e.g. {missing[:5]}")
+        wanted = set(missing)
         features = [f for f in self.encodings[role].features if f["id"] in wanted]
-
-        def compute() -> dict:
-            model_spec = self.models[role] if role in BASE_ROLES else self._pretrained_spec()
-            values = score(self._build(model_spec, role), features, f"{name} ({len(features)} more)")
-            return dict(zip([f["id"] for f in features], values, strict=True))
-
         more_spec = {**spec, "more_ids": cache_key({"ids": [f["id"] for f in features]})}
-        return self.cache.get_or_compute_json(kind, more_spec, compute, f"{name} ({len(features)} more examples)")
+
+        def model():
+            return self._build(self.models[role] if role in BASE_ROLES else self._pretrained_spec(), role)
+
+        return features, more_spec, model
 
     def score_reference_by_fold(self, reductions: tuple[str, ...] = ("sum",), label_sets: bool = True) -> None:
         """The cross-fitted reference's tables, fold-major: each fold's model trains once and scores every table
@@ -358,28 +359,35 @@ class Signals:
     def embeddings(self, role: str = "large", tokens: str = "target") -> list[np.ndarray]:
         """Per example, the LM head's inputs at its supervised positions ([m_i, d] float32)."""
         spec = {"data": self.data_key, "role": self.role_key(role), "tokens": tokens}
+        pad = self.encodings[role].tokenizer.pad_token_id
 
-        def build(tmp: Path) -> None:
-            rows = self._per_model(
-                role,
-                lambda model, features, desc: embed_features(
-                    model,
-                    self.kind,
-                    features,
-                    self.encodings[role].tokenizer.pad_token_id,
-                    tokens,
-                    self.batch_size,
-                    desc,
-                ),
-            )
-            counts = np.array([len(r) for r in rows], dtype=np.int64)
-            np.save(tmp / "rows.npy", np.concatenate(rows).astype(np.float32))
-            np.save(tmp / "counts.npy", counts)
-            (tmp / "ids.json").write_text(json.dumps(self.ids))
+        def embed(model, features, desc):
+            return embed_features(model, self.kind, features, pad, tokens, self.batch_size, desc)
 
-        path = self.cache.get_or_create("embeddings", spec, build, f"embeddings/{role}/{tokens}")
-        ids = json.loads((path / "ids.json").read_text())
-        if ids != self.ids:
-            raise KeyError(f"cached embeddings {path} were made for other training ids")
-        rows, counts = np.load(path / "rows.npy"), np.load(path / "counts.npy")
-        return list(np.split(rows, np.cumsum(counts)[:-1]))
+        def writer(rows_of: Callable[[], tuple[list[str], list[np.ndarray]]]) -> Callable[[Path], None]:
+            def build(tmp: Path) -> None:
+                ids, rows = rows_of()
+                np.save(tmp / "rows.npy", np.concatenate(rows).astype(np.float32))
+                np.save(tmp / "counts.npy", np.array([len(r) for r in rows], dtype=np.int64))
+                (tmp / "ids.json").write_text(json.dumps(ids))
+
+            return build
+
+        name = f"embeddings/{role}/{tokens}"
+        path = self.cache.get_or_create(
+            "embeddings", spec, writer(lambda: (self.ids, self._per_model(role, embed))), name
+        )
+        by_id = read_embeddings(path)
+        missing = [i for i in self.ids if i not in by_id]
+        if missing:
+            features, more_spec, model = self._more_rows(role, spec, missing, name)
+            more = writer(lambda: ([f["id"] for f in features], embed(model(), features, name)))
+            by_id |= read_embeddings(self.cache.get_or_create("embeddings", more_spec, more, name))
+        return [by_id[i] for i in self.ids]
+
+
+def read_embeddings(path: Path) -> dict[str, np.ndarray]:
+    """An embeddings entry by example id."""
+    ids = json.loads((path / "ids.json").read_text())
+    rows, counts = np.load(path / "rows.npy"), np.load(path / "counts.npy")
+    return dict(zip(ids, np.split(rows, np.cumsum(counts)[:-1]), strict=True))

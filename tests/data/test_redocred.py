@@ -86,3 +86,16 @@ def test_incomplete_noise_of_the_new_meaning_is_a_new_job_and_other_kinds_keep_t
 
     assert noise_identity({"name": "incomplete"}) == {"name": "incomplete", "version": 2}
     assert noise_identity({"name": "uniform"}) == {"name": "uniform"}  # the committed studies' keys stand
+
+
+def test_a_pair_holding_a_gold_relation_is_annotated_and_the_counts_add_up():
+    from atlantis.data.noise import missing_label_counts
+
+    labels = ["A", "B", NO_RELATION]
+    examples = [RelationExample(f"p{i}:B", "doc", f"h{i}", "t", "B", "B") for i in range(10)]
+    gold = [RelationExample(f"p{i}:A", "doc", f"h{i}", "t", "A", "A") for i in range(5)]  # pairs 0-4 hold A
+    noisy = inject_noise(examples, 1.0 - 1e-9, "incomplete", labels, seed=0, negative=NO_RELATION, annotated=gold)
+    assert [e.id for e in noisy] == [f"p{i}:B" for i in range(5, 10)]  # every B missed; 0-4 keep their gold A
+    assert all(e.label == NO_RELATION for e in noisy)
+    counts = missing_label_counts(examples, noisy, NO_RELATION)
+    assert counts == {"n_positive": 10, "n_missed": 10, "n_negated": 5, "n_dropped": 5}

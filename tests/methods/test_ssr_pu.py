@@ -72,3 +72,5 @@ def test_an_ssr_pu_job_trains_on_the_risk(tmp_path, monkeypatch):
     metrics = run_job(cfg, tmp_path / "run")
     assert calls and all(math.isfinite(float(c)) and c.requires_grad for c in calls)  # the loss that trained
     assert "test/docred_f1" in metrics
+    missing = metrics["noise"]["missing_labels"]  # what the incomplete noise did, beside the result
+    assert missing["n_missed"] == round(0.5 * missing["n_positive"]) == missing["n_negated"] + missing["n_dropped"]
