@@ -193,11 +193,11 @@ class Signals:
         fold_table(fold, held_out, compute_fold), if given, returns a cross-fitted fold's held-out values (cached,
         so a fold scored survives the loss of its checkpoint and a piece stopped in fold 2 keeps fold 1)."""
         features = self.encodings[role].features
-        if role in BASE_ROLES:
-            return compute(self._build(self.models[role], role), features, f"p_b {role}")
+        if (spec := self._fixed_model_spec(role)) is not None:
+            return compute(
+                self._build(spec, role), features, f"p_b {role}" if role in BASE_ROLES else "p_r pretrained"
+            )
         name = self.reference["name"]
-        if name == "pretrained":
-            return compute(self._build(self._pretrained_spec(), role), features, "p_r pretrained")
         if name == "finetune":
             model = self._build({"name_or_path": str(self._reference_dir(features, None))}, role)
             return compute(model, features, "p_r finetuned")
@@ -211,6 +211,13 @@ class Signals:
             for i, v in zip(held_out.tolist(), values, strict=True):
                 out[i] = v
         return out
+
+    def _fixed_model_spec(self, role: str) -> dict | None:
+        """The model a role scores with where it is the same whichever examples are kept: a base model or a
+        pretrained reference; None for a reference trained on the kept examples (fine-tuned, cross-fitted, trusted)."""
+        if role in BASE_ROLES:
+            return self.models[role]
+        return self._pretrained_spec() if self.reference.get("name") == "pretrained" else None
 
     def _trusted_features(self) -> list[dict]:
         trusted = self.encodings["reference"].trusted
@@ -252,31 +259,28 @@ class Signals:
         table = self.cache.get_or_compute_json(kind, spec, compute, name)
         missing = [i for i in self.ids if i not in table]
         if missing:
-            features, more_spec, model = self._more_rows(role, spec, missing, name)
+            features, more_spec, model_spec = self._more_rows(role, spec, missing, name)
 
             def compute_more() -> dict:
-                return dict(zip([f["id"] for f in features], score(model(), features, name), strict=True))
+                values = score(self._build(model_spec, role), features, name)
+                return dict(zip([f["id"] for f in features], values, strict=True))
 
             more = f"{name} ({len(features)} more examples)"
             table = {**table, **self.cache.get_or_compute_json(kind, more_spec, compute_more, more)}
         return np.array([table[i] for i in self.ids], dtype=np.float64)
 
-    def _more_rows(self, role: str, spec: dict, missing: list, name: str) -> tuple[list[dict], dict, Callable]:
+    def _more_rows(self, role: str, spec: dict, missing: list, name: str) -> tuple[list[dict], dict, dict]:
         """For the ids a cached entry lacks: their features, the spec of the entry that holds them beside it, and
-        the role's model (built on call). The kept examples depend on both tokenizers and a role's entries are
-        keyed by its own, so a job whose other role's tokenizer drops fewer examples than that of the job that
-        filled an entry needs a few more rows of it. Only where the role's model, and so an example's value, is the
-        same whichever examples are kept: a base model or a pretrained reference (a fine-tuned one trained on them)."""
-        if not (role in BASE_ROLES or (role == "reference" and self.reference.get("name") == "pretrained")):
+        the role's model spec. The kept examples depend on both tokenizers and a role's entries are keyed by its
+        own, so a job whose other role's tokenizer drops fewer examples than that of the job that filled an entry
+        needs a few more rows of it. Only where the role's model, and so an example's value, is the same whichever
+        examples are kept (`_fixed_model_spec`)."""
+        model_spec = self._fixed_model_spec(role)
+        if model_spec is None:
             raise KeyError(f"cached {name} lacks {len(missing)} training ids, e.g. {missing[:5]}")
         wanted = set(missing)
         features = [f for f in self.encodings[role].features if f["id"] in wanted]
-        more_spec = {**spec, "more_ids": cache_key({"ids": [f["id"] for f in features]})}
-
-        def model():
-            return self._build(self.models[role] if role in BASE_ROLES else self._pretrained_spec(), role)
-
-        return features, more_spec, model
+        return features, {**spec, "more_ids": cache_key({"ids": [f["id"] for f in features]})}, model_spec
 
     def score_reference_by_fold(self, reductions: tuple[str, ...] = ("sum",), label_sets: bool = True) -> None:
         """The cross-fitted reference's tables, fold-major: each fold's model trains once and scores every table
@@ -380,8 +384,8 @@ class Signals:
         by_id = read_embeddings(path)
         missing = [i for i in self.ids if i not in by_id]
         if missing:
-            features, more_spec, model = self._more_rows(role, spec, missing, name)
-            more = writer(lambda: ([f["id"] for f in features], embed(model(), features, name)))
+            features, more_spec, model_spec = self._more_rows(role, spec, missing, name)
+            more = writer(lambda: ([f["id"] for f in features], embed(self._build(model_spec, role), features, name)))
             by_id |= read_embeddings(self.cache.get_or_create("embeddings", more_spec, more, name))
         return [by_id[i] for i in self.ids]
 
