@@ -94,6 +94,12 @@ class DatasetReader:
         """The clean splits (a seeded validation carve where the release has none)."""
         raise NotImplementedError
 
+    def resample_negatives(self, train: list[RelationExample], seed: int) -> tuple[list[RelationExample], dict]:
+        """The training examples this dataset's own pipeline would build from an annotation that misses facts
+        (`noise_kind=incomplete`), and what it did. A reader that samples its negative examples samples them
+        again here, the missed pairs being unannotated now; the others keep the examples as they are."""
+        return list(train), {}
+
 
 def read_json_array(path: Path, what: str) -> list:
     """A dataset file holding one JSON array; a missing or malformed file names itself and the position."""

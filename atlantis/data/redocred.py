@@ -4,9 +4,11 @@ One instance per (document, ordered entity pair): the prompt is the document wit
 (`{sentence}` = the document; `{head}` / `{tail}` = first mention and type), so one encoded document prefix
 serves all of its pairs. Target: the relation's name (rel_info.json) or `no relation`. Training keeps one
 instance per (pair, relation) and samples `na_ratio` no-relation pairs per positive instance in each document
-(seeded); validation and test hold every pair once (their gold facts, possibly several per pair, are read
-from the documents by the DocRED metrics). Only dev and test are released here: train / validation is a
-seeded 400 / 100 split of the dev documents, by document; test is the 500 test documents.
+(seeded; under `incomplete` noise drawn again after it, from the pairs the annotation leaves unannotated, so a
+missed pair is as likely a training negative as any other unannotated one); validation and test hold every pair
+once (their gold facts, possibly several per pair, are read from the documents by the DocRED metrics). Only dev
+and test are released here: train / validation is a seeded 400 / 100 split of the dev documents, by document; test
+is the 500 test documents.
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ def pair_instances(
     return positives + [instance(*negatives[i], NO_RELATION) for i in chosen]
 
 
+def n_negative_pairs(doc: dict) -> int:
+    """How many ordered entity pairs of a document hold no relation."""
+    n = len(doc["vertexSet"])
+    return n * (n - 1) - len({(lab["h"], lab["t"]) for lab in doc.get("labels", []) if lab["h"] != lab["t"]})
+
+
 class ReDocREDReader(DatasetReader):
     """Re-DocRED pairs: `n_train_docs` of the 500 dev documents train, the rest validate (seeded, by document)."""
 
@@ -95,6 +103,7 @@ class ReDocREDReader(DatasetReader):
         super().__init__(data_dir, hub_id)
         self.n_train_docs, self.na_ratio, self.max_docs = n_train_docs, na_ratio, max_docs
         self.max_test_docs = max_test_docs
+        self.negative_pairs: dict[str, int] | None = None  # a training document's pairs with no relation (load)
 
     def documents(self, seed: int) -> dict[str, list[dict]]:
         """The documents of each split (train / validation by the seeded dev split; test), for the metrics."""
@@ -124,7 +133,54 @@ class ReDocREDReader(DatasetReader):
         labels = sorted(info.values()) + [NO_RELATION]
         rng = np.random.default_rng(seed + 1)
         train = [e for d in docs["train"] for e in pair_instances(d, info, d["key"], self.na_ratio, rng)]
+        self.negative_pairs = {d["key"]: n_negative_pairs(d) for d in docs["train"]}
         validation = [e for d in docs["validation"] for e in pair_instances(d, info, d["key"], None, rng)]
         test = [e for d in docs["test"] for e in pair_instances(d, info, d["key"], None, rng)]
         meta = {"data_dir": data_dir, "documents": {k: len(v) for k, v in docs.items()}, "na_ratio": self.na_ratio}
         return DatasetSplits(self.name, labels, train, validation, test, NO_RELATION, meta)
+
+    def resample_negatives(self, train: list[RelationExample], seed: int) -> tuple[list[RelationExample], dict]:
+        """NA pairs drawn again after `incomplete` noise: `na_ratio` per positive instance the annotation kept,
+        uniformly from a document's unannotated pairs, its missed pairs among them, as a pipeline sampling NA
+        pairs from a real incomplete annotation would. Sampled before the noise, every missed pair would train
+        as a negative, several times its share among the unannotated pairs. Exact per document; with
+        max_train_examples (a subsample of each document's instances) the draw is capped by what is left."""
+        if self.na_ratio is None:  # every pair trains: nothing was sampled
+            return list(train), {}
+        if self.negative_pairs is None:
+            raise RuntimeError("resample_negatives needs the training documents: call load() first")
+        rng = np.random.default_rng(seed)
+        by_document: dict[str, list[int]] = {}
+        for i, example in enumerate(train):
+            by_document.setdefault(example.id.split(":")[0], []).append(i)
+        keep, n_missed, n_drawn, n_drawn_missed, n_unannotated = [], 0, 0, 0, 0
+        for key, positions in by_document.items():
+            annotated = [i for i in positions if train[i].label != NO_RELATION]
+            missed = [i for i in positions if train[i].label == NO_RELATION and train[i].is_noisy]
+            sampled = [i for i in positions if train[i].clean_label == NO_RELATION]
+            unannotated = self.negative_pairs[key] + len(missed)
+            n_draw = min(unannotated, int(round(self.na_ratio * len(annotated))))
+            # how many of a uniform draw from the unannotated pairs are missed ones; the sampled true negatives
+            # are themselves a uniform draw of the document's, so drawing among them keeps the whole uniform
+            from_missed = int(rng.hypergeometric(len(missed), unannotated - len(missed), n_draw)) if n_draw else 0
+            from_sampled = min(n_draw - from_missed, len(sampled))
+            keep += annotated
+            keep += rng.choice(missed, from_missed, replace=False).tolist() if from_missed else []
+            keep += rng.choice(sampled, from_sampled, replace=False).tolist() if from_sampled else []
+            n_missed, n_unannotated = n_missed + len(missed), n_unannotated + unannotated
+            n_drawn, n_drawn_missed = n_drawn + from_missed + from_sampled, n_drawn_missed + from_missed
+        report = {
+            "na_ratio": self.na_ratio,
+            "missed_pairs": n_missed,
+            "negatives": n_drawn,
+            "missed_among_negatives": n_drawn_missed,
+            "missed_share_of_negatives": round(n_drawn_missed / n_drawn, 4) if n_drawn else 0.0,
+            "missed_share_of_unannotated_pairs": round(n_missed / n_unannotated, 4) if n_unannotated else 0.0,
+        }
+        log.info(
+            "NA pairs sampled again after the missed labels: %d negatives, %d of them missed pairs (%.1f %%; "
+            "%.1f %% of the unannotated pairs); %d missed pairs not drawn",
+            n_drawn, n_drawn_missed, 100 * report["missed_share_of_negatives"],
+            100 * report["missed_share_of_unannotated_pairs"], n_missed - n_drawn_missed,
+        )  # fmt: skip
+        return [train[i] for i in sorted(keep)], report

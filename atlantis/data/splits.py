@@ -71,6 +71,10 @@ def build_splits(
     splits.train = inject_noise(splits.train, noise_rate, noise_kind, splits.labels, noise_seed, **train_options)
     if noise_kind == "incomplete":
         splits.info["missing_labels"] = missing_label_counts(before, splits.train, splits.negative_label)
+        # a dataset that samples its negatives draws them again, from the pairs the annotation now leaves out
+        splits.train, resampled = reader.resample_negatives(splits.train, noise_seed + 20_011)
+        if resampled:
+            splits.info["negative_sampling"] = resampled
     if trusted_per_class:  # the gold seed joins (or replaces) the corrupted set: no noise ever touches it
         splits.train = combine(splits.train, splits.trusted, trusted_use)
     if not clean_validation:

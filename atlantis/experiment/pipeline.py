@@ -575,6 +575,8 @@ def job_metrics(job: Job) -> dict:
         metrics["trusted"] = trusted  # k, use, where it was drawn from and its example ids
     if missing := job.datamodule.splits.info.get("missing_labels"):
         metrics["noise"]["missing_labels"] = missing  # incomplete: missed, turned negative, dropped
+    if resampled := job.datamodule.splits.info.get("negative_sampling"):
+        metrics["noise"]["negative_sampling"] = resampled  # NA pairs drawn after the noise, missed ones among them
     if job.reports["step_weighting"]:
         metrics["train/step_weighting"] = job.reports["step_weighting"]
     metrics.update(dataset_metrics(job))

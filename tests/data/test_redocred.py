@@ -84,7 +84,7 @@ def test_a_test_slice_keeps_whole_documents(redocred_dir):
 def test_incomplete_noise_of_the_new_meaning_is_a_new_job_and_other_kinds_keep_their_keys():
     from atlantis.experiment.jobs import noise_identity
 
-    assert noise_identity({"name": "incomplete"}) == {"name": "incomplete", "version": 2}
+    assert noise_identity({"name": "incomplete"}) == {"name": "incomplete", "version": 3}
     assert noise_identity({"name": "uniform"}) == {"name": "uniform"}  # the committed studies' keys stand
 
 
@@ -99,3 +99,55 @@ def test_a_pair_holding_a_gold_relation_is_annotated_and_the_counts_add_up():
     assert all(e.label == NO_RELATION for e in noisy)
     counts = missing_label_counts(examples, noisy, NO_RELATION)
     assert counts == {"n_positive": 10, "n_missed": 10, "n_negated": 5, "n_dropped": 5}
+
+
+def write_documents(root, n_docs=40, n_entities=12, n_facts=10, seed=0):
+    """Re-DocRED files of `n_docs` dev documents, each with `n_facts` relations on distinct ordered pairs."""
+    import json
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    pairs = [(h, t) for h in range(n_entities) for t in range(n_entities) if h != t]
+
+    def document(title):
+        chosen = rng.choice(len(pairs), size=n_facts, replace=False)
+        return {
+            "title": title,
+            "sents": [[title, *(f"E{i}" for i in range(n_entities))]],  # a pair is its document's text and names
+            "vertexSet": [
+                [{"name": f"E{i}", "type": "PER", "sent_id": 0, "pos": [i, i + 1]}] for i in range(n_entities)
+            ],
+            "labels": [{"h": pairs[c][0], "t": pairs[c][1], "r": "P19", "evidence": [0]} for c in chosen],
+        }
+
+    files = {"dev_revised.json": [document(f"D{i}") for i in range(n_docs)], "test_revised.json": [document("T0")]}
+    for name, value in (*files.items(), ("rel_info.json", {"P19": "place of birth"})):
+        (root / name).write_text(json.dumps(value))
+
+
+def test_na_pairs_are_drawn_after_incomplete_noise_so_missed_pairs_keep_their_share(tmp_path):
+    from atlantis.data.splits import build_splits
+
+    write_documents(tmp_path)  # 40 documents: 132 ordered pairs, 10 with a relation
+    n_train, drawn_missed, expected_missed = 36, 0, 0.0
+    for seed in range(10):
+        reader = ReDocREDReader(str(tmp_path), n_train_docs=n_train, na_ratio=3.0)
+        splits = build_splits(reader, noise_rate=0.5, noise_kind="incomplete", seed=seed, clean_validation=True)
+        counts = splits.info["missing_labels"]
+        positives = [e for e in splits.train if e.label != NO_RELATION]
+        assert len(positives) == counts["n_positive"] - counts["n_missed"] == 180  # no kept positive is lost
+        for key in {document_of(e.id) for e in splits.train}:
+            mine = [e for e in splits.train if document_of(e.id) == key]
+            n_kept = sum(e.label != NO_RELATION for e in mine)
+            assert len(mine) - n_kept == 3 * n_kept  # NA pairs at the ratio of the positives the annotation kept
+            missed_here = 10 - n_kept  # every missed fact leaves its pair unannotated (one relation a pair)
+            expected_missed += 3 * n_kept * missed_here / (122 + missed_here)
+        info = splits.info["negative_sampling"]
+        assert info["missed_pairs"] == splits.info["missing_labels"]["n_negated"] == 180
+        assert info["missed_among_negatives"] == sum(e.is_noisy for e in splits.train)
+        drawn_missed += info["missed_among_negatives"]
+    # drawn as any unannotated pair is: ~4 % of the negatives, not all 1,800 missed pairs (sampling before noise)
+    assert 0.75 * expected_missed < drawn_missed < 1.25 * expected_missed
+    again = build_splits(ReDocREDReader(str(tmp_path), n_train_docs=n_train), 0.5, "incomplete", seed=9)
+    assert [e.id for e in again.train] == [e.id for e in splits.train]

@@ -74,3 +74,5 @@ def test_an_ssr_pu_job_trains_on_the_risk(tmp_path, monkeypatch):
     assert "test/docred_f1" in metrics
     missing = metrics["noise"]["missing_labels"]  # what the incomplete noise did, beside the result
     assert missing["n_missed"] == round(0.5 * missing["n_positive"]) == missing["n_negated"] + missing["n_dropped"]
+    drawn = metrics["noise"]["negative_sampling"]  # the NA pairs drawn after it, missed pairs among them
+    assert drawn["missed_pairs"] == missing["n_negated"] and drawn["missed_among_negatives"] <= drawn["negatives"]
