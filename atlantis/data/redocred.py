@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,8 @@ class ReDocREDReader(DatasetReader):
         super().__init__(data_dir, hub_id)
         self.n_train_docs, self.na_ratio, self.max_docs = n_train_docs, na_ratio, max_docs
         self.max_test_docs = max_test_docs
-        self.negative_pairs: dict[str, int] | None = None  # a training document's pairs with no relation (load)
+        # a training document's pairs with no relation, and how many of them load() sampled (resample_negatives)
+        self.negative_pairs: dict[str, tuple[int, int]] | None = None
 
     def documents(self, seed: int) -> dict[str, list[dict]]:
         """The documents of each split (train / validation by the seeded dev split; test), for the metrics."""
@@ -133,7 +135,8 @@ class ReDocREDReader(DatasetReader):
         labels = sorted(info.values()) + [NO_RELATION]
         rng = np.random.default_rng(seed + 1)
         train = [e for d in docs["train"] for e in pair_instances(d, info, d["key"], self.na_ratio, rng)]
-        self.negative_pairs = {d["key"]: n_negative_pairs(d) for d in docs["train"]}
+        sampled = Counter(e.id.split(":")[0] for e in train if e.label == NO_RELATION)
+        self.negative_pairs = {d["key"]: (n_negative_pairs(d), sampled[d["key"]]) for d in docs["train"]}
         validation = [e for d in docs["validation"] for e in pair_instances(d, info, d["key"], None, rng)]
         test = [e for d in docs["test"] for e in pair_instances(d, info, d["key"], None, rng)]
         meta = {"data_dir": data_dir, "documents": {k: len(v) for k, v in docs.items()}, "na_ratio": self.na_ratio}
@@ -143,8 +146,10 @@ class ReDocREDReader(DatasetReader):
         """NA pairs drawn again after `incomplete` noise: `na_ratio` per positive instance the annotation kept,
         uniformly from a document's unannotated pairs, its missed pairs among them, as a pipeline sampling NA
         pairs from a real incomplete annotation would. Sampled before the noise, every missed pair would train
-        as a negative, several times its share among the unannotated pairs. Exact per document; with
-        max_train_examples (a subsample of each document's instances) the draw is capped by what is left."""
+        as a negative, several times its share among the unannotated pairs. Exact per document; where fewer of a
+        document's sampled negatives are left (max_train_examples, a trusted seed drawn from the training set),
+        its true negative pairs count in the same proportion, so the missed share stays unbiased, and a draw
+        they cannot fill is reported (`shortfall`) and warned of."""
         if self.na_ratio is None:  # every pair trains: nothing was sampled
             return list(train), {}
         if self.negative_pairs is None:
@@ -153,34 +158,51 @@ class ReDocREDReader(DatasetReader):
         by_document: dict[str, list[int]] = {}
         for i, example in enumerate(train):
             by_document.setdefault(example.id.split(":")[0], []).append(i)
-        keep, n_missed, n_drawn, n_drawn_missed, n_unannotated = [], 0, 0, 0, 0
+        keep, totals = [], Counter()
         for key, positions in by_document.items():
             annotated = [i for i in positions if train[i].label != NO_RELATION]
             missed = [i for i in positions if train[i].label == NO_RELATION and train[i].is_noisy]
             sampled = [i for i in positions if train[i].clean_label == NO_RELATION]
-            unannotated = self.negative_pairs[key] + len(missed)
-            n_draw = min(unannotated, int(round(self.na_ratio * len(annotated))))
+            n_pairs, n_sampled_at_load = self.negative_pairs[key]
+            # the true negative pairs these sampled ones stand for: all of them, unless some sampled ones left
+            true_negatives = round(n_pairs * len(sampled) / n_sampled_at_load) if n_sampled_at_load else n_pairs
+            unannotated = true_negatives + len(missed)
+            target = min(unannotated, int(round(self.na_ratio * len(annotated))))
             # how many of a uniform draw from the unannotated pairs are missed ones; the sampled true negatives
             # are themselves a uniform draw of the document's, so drawing among them keeps the whole uniform
-            from_missed = int(rng.hypergeometric(len(missed), unannotated - len(missed), n_draw)) if n_draw else 0
-            from_sampled = min(n_draw - from_missed, len(sampled))
+            from_missed = int(rng.hypergeometric(len(missed), true_negatives, target)) if target else 0
+            from_sampled = min(target - from_missed, len(sampled))
             keep += annotated
             keep += rng.choice(missed, from_missed, replace=False).tolist() if from_missed else []
             keep += rng.choice(sampled, from_sampled, replace=False).tolist() if from_sampled else []
-            n_missed, n_unannotated = n_missed + len(missed), n_unannotated + unannotated
-            n_drawn, n_drawn_missed = n_drawn + from_missed + from_sampled, n_drawn_missed + from_missed
+            totals.update(
+                missed_pairs=len(missed), target=target, negatives=from_missed + from_sampled,
+                missed_among_negatives=from_missed,
+            )  # fmt: skip
+            totals["expected_missed"] += target * len(missed) / unannotated if unannotated else 0.0
+        n_drawn = totals["negatives"]
         report = {
             "na_ratio": self.na_ratio,
-            "missed_pairs": n_missed,
+            "missed_pairs": totals["missed_pairs"],
             "negatives": n_drawn,
-            "missed_among_negatives": n_drawn_missed,
-            "missed_share_of_negatives": round(n_drawn_missed / n_drawn, 4) if n_drawn else 0.0,
-            "missed_share_of_unannotated_pairs": round(n_missed / n_unannotated, 4) if n_unannotated else 0.0,
+            "shortfall": totals["target"] - n_drawn,  # negatives the ratio asked for that no example was left for
+            "missed_among_negatives": totals["missed_among_negatives"],
+            "missed_share_of_negatives": round(totals["missed_among_negatives"] / n_drawn, 4) if n_drawn else 0.0,
+            # what a uniform draw gives on average, document by document: the share to compare with
+            "missed_share_expected": round(totals["expected_missed"] / totals["target"], 4)
+            if totals["target"]
+            else 0.0,
         }
         log.info(
-            "NA pairs sampled again after the missed labels: %d negatives, %d of them missed pairs (%.1f %%; "
-            "%.1f %% of the unannotated pairs); %d missed pairs not drawn",
-            n_drawn, n_drawn_missed, 100 * report["missed_share_of_negatives"],
-            100 * report["missed_share_of_unannotated_pairs"], n_missed - n_drawn_missed,
+            "NA pairs drawn after the missed labels: %d negatives, %d of them missed pairs (%.1f %%; a uniform draw "
+            "from the unannotated pairs gives %.1f %% on average); %d missed pairs not drawn",
+            n_drawn, report["missed_among_negatives"], 100 * report["missed_share_of_negatives"],
+            100 * report["missed_share_expected"], report["missed_pairs"] - report["missed_among_negatives"],
         )  # fmt: skip
+        if report["shortfall"]:
+            log.warning(
+                "NA pairs: %d of the %d negatives the ratio %.1f asks for had no example left to draw "
+                "(max_train_examples or the trusted seed took them): fewer negatives train",
+                report["shortfall"], totals["target"], self.na_ratio,
+            )  # fmt: skip
         return [train[i] for i in sorted(keep)], report

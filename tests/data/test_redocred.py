@@ -101,8 +101,9 @@ def test_a_pair_holding_a_gold_relation_is_annotated_and_the_counts_add_up():
     assert counts == {"n_positive": 10, "n_missed": 10, "n_negated": 5, "n_dropped": 5}
 
 
-def write_documents(root, n_docs=40, n_entities=12, n_facts=10, seed=0):
-    """Re-DocRED files of `n_docs` dev documents, each with `n_facts` relations on distinct ordered pairs."""
+def write_documents(root, n_docs=40, n_entities=12, n_facts=10, n_double=2, seed=0):
+    """Re-DocRED files of `n_docs` dev documents, each with `n_facts` relations on distinct ordered pairs, the
+    first `n_double` of those pairs holding a second relation."""
     import json
 
     import numpy as np
@@ -111,43 +112,59 @@ def write_documents(root, n_docs=40, n_entities=12, n_facts=10, seed=0):
     pairs = [(h, t) for h in range(n_entities) for t in range(n_entities) if h != t]
 
     def document(title):
-        chosen = rng.choice(len(pairs), size=n_facts, replace=False)
+        chosen = [pairs[c] for c in rng.choice(len(pairs), size=n_facts, replace=False)]
+        facts = [(h, t, "P19") for h, t in chosen] + [(h, t, "P551") for h, t in chosen[:n_double]]
         return {
             "title": title,
             "sents": [[title, *(f"E{i}" for i in range(n_entities))]],  # a pair is its document's text and names
             "vertexSet": [
                 [{"name": f"E{i}", "type": "PER", "sent_id": 0, "pos": [i, i + 1]}] for i in range(n_entities)
             ],
-            "labels": [{"h": pairs[c][0], "t": pairs[c][1], "r": "P19", "evidence": [0]} for c in chosen],
+            "labels": [{"h": h, "t": t, "r": r, "evidence": [0]} for h, t, r in facts],
         }
 
     files = {"dev_revised.json": [document(f"D{i}") for i in range(n_docs)], "test_revised.json": [document("T0")]}
-    for name, value in (*files.items(), ("rel_info.json", {"P19": "place of birth"})):
+    for name, value in (*files.items(), ("rel_info.json", {"P19": "place of birth", "P551": "residence"})):
         (root / name).write_text(json.dumps(value))
 
 
 def test_na_pairs_are_drawn_after_incomplete_noise_so_missed_pairs_keep_their_share(tmp_path):
-    from atlantis.data.splits import build_splits
-
-    write_documents(tmp_path)  # 40 documents: 132 ordered pairs, 10 with a relation
-    n_train, drawn_missed, expected_missed = 36, 0, 0.0
+    write_documents(tmp_path)  # 40 documents: 132 ordered pairs, 10 with a relation (2 of them with two)
+    labels = ["place of birth", "residence", NO_RELATION]
+    drawn_missed, expected_missed = 0, 0.0
     for seed in range(10):
-        reader = ReDocREDReader(str(tmp_path), n_train_docs=n_train, na_ratio=3.0)
-        splits = build_splits(reader, noise_rate=0.5, noise_kind="incomplete", seed=seed, clean_validation=True)
-        counts = splits.info["missing_labels"]
-        positives = [e for e in splits.train if e.label != NO_RELATION]
-        assert len(positives) == counts["n_positive"] - counts["n_missed"] == 180  # no kept positive is lost
-        for key in {document_of(e.id) for e in splits.train}:
-            mine = [e for e in splits.train if document_of(e.id) == key]
+        reader = ReDocREDReader(str(tmp_path), n_train_docs=36, na_ratio=3.0)
+        noisy = inject_noise(reader.load(seed).train, 0.5, "incomplete", labels, seed, negative=NO_RELATION)
+        train, info = reader.resample_negatives(noisy, seed)
+        positives = [e.id for e in noisy if e.label != NO_RELATION]
+        assert [e.id for e in train if e.label != NO_RELATION] == positives  # no kept positive is lost
+        for key in {document_of(e.id) for e in noisy}:
+            mine = [e for e in train if document_of(e.id) == key]
             n_kept = sum(e.label != NO_RELATION for e in mine)
             assert len(mine) - n_kept == 3 * n_kept  # NA pairs at the ratio of the positives the annotation kept
-            missed_here = 10 - n_kept  # every missed fact leaves its pair unannotated (one relation a pair)
-            expected_missed += 3 * n_kept * missed_here / (122 + missed_here)
-        info = splits.info["negative_sampling"]
-        assert info["missed_pairs"] == splits.info["missing_labels"]["n_negated"] == 180
-        assert info["missed_among_negatives"] == sum(e.is_noisy for e in splits.train)
+            n_missed = sum(e.is_noisy for e in noisy if document_of(e.id) == key)  # pairs left with no relation
+            expected_missed += 3 * n_kept * n_missed / (122 + n_missed)  # a uniform draw of the unannotated pairs
+        assert info["missed_pairs"] == sum(e.is_noisy for e in noisy) and info["shortfall"] == 0
+        assert info["missed_among_negatives"] == sum(e.is_noisy for e in train)
         drawn_missed += info["missed_among_negatives"]
-    # drawn as any unannotated pair is: ~4 % of the negatives, not all 1,800 missed pairs (sampling before noise)
+    # drawn as any unannotated pair is (~4 % of the negatives), not every missed pair as when drawn before the noise
     assert 0.75 * expected_missed < drawn_missed < 1.25 * expected_missed
-    again = build_splits(ReDocREDReader(str(tmp_path), n_train_docs=n_train), 0.5, "incomplete", seed=9)
-    assert [e.id for e in again.train] == [e.id for e in splits.train]
+
+
+def test_a_redocred_split_draws_its_na_pairs_after_the_noise_and_says_so(tmp_path):
+    from atlantis.data.splits import build_splits
+
+    write_documents(tmp_path)
+
+    def split(**options):
+        reader = ReDocREDReader(str(tmp_path), n_train_docs=36)
+        return build_splits(reader, noise_rate=0.5, noise_kind="incomplete", seed=9, **options)
+
+    splits = split()
+    info, counts = splits.info["negative_sampling"], splits.info["missing_labels"]
+    assert info["missed_pairs"] == counts["n_negated"] and info["negatives"] == 3 * (432 - counts["n_missed"])
+    assert [e.id for e in split().train] == [e.id for e in splits.train]  # seeded
+    # a subsample leaves some documents too few negatives for the ratio: fewer train, and the report says how many
+    sub = split(max_train_examples=300).info["negative_sampling"]
+    kept = [e for e in split(max_train_examples=300).train if e.label == NO_RELATION]
+    assert sub["shortfall"] > 0 and len(kept) == sub["negatives"]
