@@ -180,6 +180,9 @@ class ReDocREDReader(DatasetReader):
                 missed_among_negatives=from_missed,
             )  # fmt: skip
             totals["expected_missed"] += target * len(missed) / unannotated if unannotated else 0.0
+        def share(part: float, whole: float) -> float:
+            return round(part / whole, 4) if whole else 0.0
+
         n_drawn = totals["negatives"]
         report = {
             "na_ratio": self.na_ratio,
@@ -187,11 +190,9 @@ class ReDocREDReader(DatasetReader):
             "negatives": n_drawn,
             "shortfall": totals["target"] - n_drawn,  # negatives the ratio asked for that no example was left for
             "missed_among_negatives": totals["missed_among_negatives"],
-            "missed_share_of_negatives": round(totals["missed_among_negatives"] / n_drawn, 4) if n_drawn else 0.0,
+            "missed_share_of_negatives": share(totals["missed_among_negatives"], n_drawn),
             # what a uniform draw gives on average, document by document: the share to compare with
-            "missed_share_expected": round(totals["expected_missed"] / totals["target"], 4)
-            if totals["target"]
-            else 0.0,
+            "missed_share_expected": share(totals["expected_missed"], totals["target"]),
         }
         log.info(
             "NA pairs drawn after the missed labels: %d negatives, %d of them missed pairs (%.1f %%; a uniform draw "
