@@ -180,6 +180,7 @@ class ReDocREDReader(DatasetReader):
                 missed_among_negatives=from_missed,
             )  # fmt: skip
             totals["expected_missed"] += target * len(missed) / unannotated if unannotated else 0.0
+
         def share(part: float, whole: float) -> float:
             return round(part / whole, 4) if whole else 0.0
 
