@@ -165,6 +165,7 @@ def test_a_redocred_split_draws_its_na_pairs_after_the_noise_and_says_so(tmp_pat
     assert info["missed_pairs"] == counts["n_negated"] and info["negatives"] == 3 * (432 - counts["n_missed"])
     assert [e.id for e in split().train] == [e.id for e in splits.train]  # seeded
     # a subsample leaves some documents too few negatives for the ratio: fewer train, and the report says how many
-    sub = split(max_train_examples=300).info["negative_sampling"]
-    kept = [e for e in split(max_train_examples=300).train if e.label == NO_RELATION]
+    subsampled = split(max_train_examples=300)
+    sub = subsampled.info["negative_sampling"]
+    kept = [e for e in subsampled.train if e.label == NO_RELATION]
     assert sub["shortfall"] > 0 and len(kept) == sub["negatives"]
