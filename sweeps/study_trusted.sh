@@ -11,6 +11,8 @@
 #   k         k = 5 and 25 trusted labels per class at 50 % uniform, seed 0
 #   oracle    GLC through the weak labels' realised corruption matrix (an oracle) at 50 % uniform, 3 seeds: how
 #             much GLC loses to its estimate of the matrix
+#   glc_large GLC with the matrix estimated by the large base (Gemma, as the job trains it) instead of the small
+#             one, in a cell as `cell` names it (e.g. `glc_large uniform seed=0`): the same network as in the paper
 #   report    the tables and plot into docs/study_trusted (runs kept in docs/study_trusted/runs), and the same
 #             against GLC and against L2RW (docs/study_trusted/vs_glc, vs_l2rw)
 source "$(dirname "$0")/env.sh"
@@ -41,12 +43,14 @@ cell() {
 clean() { sweep study_trusted noise=0.0 noise_kind=uniform +baseline=sft "$@"; }
 k() { sweep study_trusted noise=0.5 noise_kind=uniform seed=0 trusted.per_class=5,25 "$@"; }
 oracle() { sweep study_trusted noise=0.5 noise_kind=uniform +baseline=glc_oracle "$@"; }
+glc_large() { cell "$@" +baseline=glc_large; }  # the command line's +baseline replaces the sweep's nine
 
 KEPT=docs/study_trusted/runs  # the finished runs, committed: a fresh clone resumes without training them again
 case "$part" in
 measure) measure "$@" ;;
 k) restore "$KEPT" && k "$@" ;;
 oracle) restore "$KEPT" && oracle "$@" ;;
+glc_large) restore "$KEPT" && glc_large "$@" ;;
 clean) restore "$KEPT" && clean "$@" ;;
 cell) restore "$KEPT" && cell "$@" ;;
 report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and L2RW: the reading's question 2
@@ -54,5 +58,5 @@ report)  # against SFT (noisy + trusted), and ATLANTIS (trusted) against GLC and
 	# from the kept runs, which hold every seed (a fresh clone's outputs/ holds only the seeds it ran)
 	for other in glc l2rw; do report "$KEPT" --baseline "$other" --out "docs/study_trusted/vs_$other" "$@"; done
 	;;
-*) usage measure cell clean k oracle report ;;
+*) usage measure cell clean k oracle glc_large report ;;
 esac

@@ -365,6 +365,13 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
             params, tokenizer_name=role_tokenizer(cfg["model"], "small"),
         )  # fmt: skip
 
+    # the large base trained as this job trains it, with unit weights and the plain NLL (GLC's weak-label model)
+    large_params = dict(cfg["method"]["params"]) if method.params.trains else None
+    large_training = dict(train_cfg, params=large_params or "full")
+
+    def make_large_module() -> RelationLM:
+        return make_module(cfg, cfg["model"]["large"], datamodule, tokenizer, label_token_ids, train_cfg, large_params)
+
     return Signals(
         datamodule.features["train"],
         kind=cfg["model"]["kind"],
@@ -377,6 +384,8 @@ def build_signals(cfg: dict, datamodule, tokenizer, label_token_ids, method: Met
         collate=datamodule.collator,
         make_reference_module=make_reference_module,
         reference_training=reference_training,
+        make_large_module=make_large_module,
+        large_training=large_training,
         batch_size=train_cfg.get("eval_batch_size") or 16,
         seed=cfg["seed"],
         device=job_device(train_cfg.get("accelerator", "auto")),

@@ -6,8 +6,9 @@ seed, then train through it.
 2. The model trained is a classifier over the label set (softmax of every candidate label's sequence log-prob):
    a weak example's loss is −log Σ_i p(i | x) Ĉ[i, ỹ] (the forward-corrected likelihood of its weak label), a
    trusted example's the plain −log p(y | x).
-The weak-label model here is the small base fine-tuned on the weak examples only (never the trusted ones), as
-the job's reference trains: the estimate needs a model of the noise, not the strongest model.
+The weak-label model is a base fine-tuned on the weak examples only (never the trusted ones): by default the small
+base, as the job's reference trains (cheap: the estimate needs a model of the noise, not the strongest model);
+`estimator=large`, the large base trained as the job trains it, the same network as in Hendrycks et al.
 """
 
 from __future__ import annotations
@@ -74,14 +75,17 @@ class GLCLoss(Loss):
     Needs trusted.per_class > 0. Each step scores all C labels (about C× an SFT step, as SSR-PU)."""
 
     CORRUPTIONS = ("estimated", "realised")
+    ESTIMATORS = ("small", "large")
 
-    def __init__(self, corruption: str = "estimated"):
+    def __init__(self, corruption: str = "estimated", estimator: str = "small"):
         """`corruption`: `estimated` (GLC: Ĉ from the trusted seed) or `realised`, an oracle for studies only: the
         weak labels' own corruption matrix, read from their clean labels, which bounds what a better estimate of
-        Ĉ could give."""
+        Ĉ could give. `estimator`: the base whose fine-tune on the weak labels estimates Ĉ (`small` or `large`)."""
         if corruption not in self.CORRUPTIONS:
             raise ValueError(f"GLC's corruption must be one of {self.CORRUPTIONS}, got {corruption!r}")
-        self.source = corruption
+        if estimator not in self.ESTIMATORS:
+            raise ValueError(f"GLC's estimator must be one of {self.ESTIMATORS}, got {estimator!r}")
+        self.source, self.estimator = corruption, estimator
         self.corruption: torch.Tensor | None = None
         self.trusted_ids: set[str] = set()
 
@@ -91,7 +95,7 @@ class GLCLoss(Loss):
                 "GLC estimates the label corruption on a trusted seed, and this job has none: set trusted.per_class=k "
                 "(k gold-labelled examples per class)"
             )
-        table = data.signals.trusted_label_sets_from_weak_model()  # by id (the small model's own encoding)
+        table = data.signals.trusted_label_sets_from_weak_model(self.estimator)  # by id (that model's encoding)
         scored = [f for f in data.trusted if f["id"] in table]
         probs = np.exp(label_set_posterior(np.array([table[f["id"]] for f in scored])))
         gold = np.array([f["label_index"] for f in scored])
@@ -103,14 +107,14 @@ class GLCLoss(Loss):
         realised = realised_corruption(clean, given, len(data.labels))
         report = corruption_report(matrix, realised, len(gold))
         log.info(
-            "GLC: corruption matrix from %d trusted examples, mean diagonal %.3f (the weak labels' own: %.3f; "
-            "mean row distance %.3f)", len(gold), report["mean_diagonal_estimated"],
+            "GLC: corruption matrix from %d trusted examples (%s weak-label model), mean diagonal %.3f (the weak "
+            "labels' own: %.3f; mean row distance %.3f)", len(gold), self.estimator, report["mean_diagonal_estimated"],
             report["mean_diagonal_realised"], report["mean_row_tv_distance"],
         )  # fmt: skip
         if self.source == "realised":
             log.info("GLC trains through the weak labels' realised corruption matrix (an oracle), not the estimate")
         self.corruption = torch.tensor(realised if self.source == "realised" else matrix, dtype=torch.float32)
-        return {**report, "used": self.source}
+        return {**report, "used": self.source, "estimator": self.estimator}
 
     def __call__(self, module, batch: dict) -> tuple[torch.Tensor, dict]:
         if self.corruption is None:

@@ -20,10 +20,17 @@ log = logging.getLogger(__name__)
 REFERENCE_KINDS = ("finetune", "pretrained", "crossfit", "trusted")
 
 
-def finetune_small(
-    make_module: Callable, features: list[dict], collate, settings: dict, seed: int = 0, work_dir: Path | None = None
+def finetune(
+    make_module: Callable,
+    features: list[dict],
+    collate,
+    settings: dict,
+    seed: int = 0,
+    work_dir: Path | None = None,
+    what: str = "small model",
 ):
-    """Fine-tune a fresh small-base module on `features` with unit weights; returns the HF model.
+    """Fine-tune a fresh module (`make_module()`: a small-base reference, or GLC's weak-label model) on `features`
+    with unit weights; returns the HF model.
 
     settings: the trainer settings (batch_size, max_epochs, accumulate_grad_batches, ...). With `work_dir`, the fit
     saves a checkpoint there at every epoch's end and starts from the last one it finds: a fit stopped in its third
@@ -44,14 +51,14 @@ def finetune_small(
         callbacks.append(checkpoint)
         if checkpoint.path.is_file():
             resume_from = str(checkpoint.path)
-            log.info("small model: resuming from %s", resume_from)
+            log.info("%s: resuming from %s", what, resume_from)
     # One process (rank zero computes the references; the job's strategy and devices are for the main model).
     trainer = make_trainer(
         dict(settings, devices=1, num_nodes=1),
         callbacks=callbacks,
         validate=False,
         enable_model_summary=False,
-        what="small model",
+        what=what,
     )
     trainer.fit(module, train_dataloaders=loader, ckpt_path=resume_from, weights_only=True)
     return module.params_policy.merge(module.model)  # adapters are folded in: the cache holds a plain model

@@ -21,7 +21,7 @@ from atlantis.models.loading import build_model
 from atlantis.models.trainer import default_precision
 from atlantis.signals.cache import ArtifactCache, cache_key, result_params
 from atlantis.signals.identity import model_identity
-from atlantis.signals.reference import REFERENCE_KINDS, crossfit_folds, finetune_small
+from atlantis.signals.reference import REFERENCE_KINDS, crossfit_folds, finetune
 from atlantis.signals.scoring import embed_features, label_set_posterior, score_features, score_label_sets
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class Signals:
     """Per-example signals over `features` (the kept training features), keyed by example id.
 
     `data_key` must hold everything the features depend on (dataset, noise, seed, prompt, tokenizer
-    identity); `make_reference_module()` returns a fresh trainable small-base module for reference training.
+    identity); `make_reference_module()` returns a fresh trainable small-base module for reference training,
+    `make_large_module()` a fresh large-base one trained as the job trains it (`large_training`).
     """
 
     def __init__(
@@ -86,6 +87,8 @@ class Signals:
         collate: Callable,
         make_reference_module: Callable | None = None,
         reference_training: dict | None = None,
+        make_large_module: Callable | None = None,
+        large_training: dict | None = None,
         batch_size: int = 16,
         seed: int = 0,
         device: torch.device | str | None = None,
@@ -108,6 +111,9 @@ class Signals:
         self.cache = cache
         self.make_reference_module = make_reference_module
         self.reference_training = reference_training or {}
+        # the large base as the job trains it (GLC's weak-label model with estimator=large)
+        self.make_large_module = make_large_module
+        self.large_training = large_training or {}
         self.batch_size = batch_size
         self.seed = seed
         # this rank's own device (cuda:<local rank>): on a node of eight, rank 3 scores on its own GPU
@@ -181,7 +187,7 @@ class Signals:
 
         def build(tmp: Path) -> None:
             work = self.cache.work_dir("references", spec)  # its epochs' checkpoints: a stopped fit resumes
-            finetune_small(
+            finetune(
                 self.make_reference_module, features, collate, self.reference_training, seed, work
             ).save_pretrained(tmp)
 
@@ -219,8 +225,8 @@ class Signals:
             return self.models[role]
         return self._pretrained_spec() if self.reference.get("name") == "pretrained" else None
 
-    def _trusted_features(self) -> list[dict]:
-        trusted = self.encodings["reference"].trusted
+    def _trusted_features(self, role: str = "reference") -> list[dict]:
+        trusted = self.encodings[role].trusted
         if not trusted:
             raise ValueError(
                 "this job has no trusted seed (reference=trusted, GLC and L2RW use one): set trusted.per_class=k "
@@ -332,33 +338,46 @@ class Signals:
         labels = self.encodings[role].label_token_ids
         return self._table("label_sets", role, {"labels": labels}, self._label_set_scorer(role), f"label_sets/{role}")
 
-    def trusted_label_sets_from_weak_model(self) -> dict[str, list[float]]:
-        """By trusted example id, every candidate label's log-prob [C] under the small base fine-tuned on the weak
-        examples only, as the reference trains (GLC's model of the noise)."""
-        encoding = self.encodings["reference"]
-        trusted = self._trusted_features()
+    def trusted_label_sets_from_weak_model(self, base: str = "small") -> dict[str, list[float]]:
+        """By trusted example id, every candidate label's log-prob [C] under a model of the weak labels (GLC's
+        model of the noise): the `base` model (small or large) fine-tuned on the weak examples only, never the
+        trusted ones. The small base trains as the reference trains; the large one as the job trains its model
+        (the network Hendrycks et al. estimate with). Each scores the trusted seed in its own encoding."""
+        if base not in BASE_ROLES:
+            raise ValueError(f"GLC's weak-label model is one of the bases {BASE_ROLES}, got {base!r}")
+        role_name = "reference" if base == "small" else "large"  # the role whose encoding the base reads
+        encoding = self.encodings[role_name]
+        trusted = self._trusted_features(role_name)
         trusted_ids = [f["id"] for f in trusted]
         gold = set(trusted_ids)
         weak = [f for f in encoding.features if f["id"] not in gold]
         if not weak:
             raise ValueError("GLC's weak-label model needs weak examples, and every training example is trusted "
                              "(trusted.use=only): use trusted.use=union")  # fmt: skip
+        training = self.reference_training if base == "small" else self.large_training
         role = {
-            "weak_label_model": "small base fine-tuned on the weak examples",
-            "small": model_identity(self.models["small"], self.cache.root),
-            "training": reference_training_key(self.reference_training),
+            "weak_label_model": f"{base} base fine-tuned on the weak examples",
+            base: model_identity(self.models[base], self.cache.root),
+            "training": reference_training_key(training),
             "tokenizer": encoding.identity,
         }
         spec = {"data": self.data_key, "role": role}
+        table_spec = {**spec, "scored": "trusted", "labels": encoding.label_token_ids}
 
         def compute() -> dict:
-            path = self._fine_tuned_small(weak, spec, "weak-label model", self.seed)
-            model = self._build({"name_or_path": str(path)}, "reference")
-            values = self._label_set_scorer("reference")(model, trusted, "trusted seed, weak-label model")
-            return dict(zip(trusted_ids, values, strict=True))
+            if base == "small":  # kept as a folder beside the references
+                path = self._fine_tuned_small(weak, spec, "weak-label model", self.seed)
+                model = self._build({"name_or_path": str(path)}, role_name)
+            else:  # only its scores are kept (its folder would be ~1 GB a job); a stopped fit resumes
+                if self.make_large_module is None:
+                    raise ValueError("GLC's large weak-label model needs make_large_module (the job's large base)")
+                work = self.cache.work_dir("label_sets", table_spec)
+                model = finetune(self.make_large_module, weak, encoding.collate, training, self.seed, work,
+                                 what="large weak-label model").to(self.device)  # fmt: skip
+            scored = self._label_set_scorer(role_name)(model, trusted, f"trusted seed, {base} weak-label model")
+            return dict(zip(trusted_ids, scored, strict=True))
 
-        options = {"scored": "trusted", "labels": encoding.label_token_ids}
-        return self.cache.get_or_compute_json("label_sets", {**spec, **options}, compute, "label_sets/weak→trusted")
+        return self.cache.get_or_compute_json("label_sets", table_spec, compute, f"label_sets/weak→trusted ({base})")
 
     def embeddings(self, role: str = "large", tokens: str = "target") -> list[np.ndarray]:
         """Per example, the LM head's inputs at its supervised positions ([m_i, d] float32)."""

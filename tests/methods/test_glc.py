@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from atlantis.methods.glc import corruption_matrix, corruption_report, glc_example_loss, realised_corruption
+from atlantis.methods.glc import GLCLoss, corruption_matrix, corruption_report, glc_example_loss, realised_corruption
 from tests.methods.test_compose import run_tiny
 
 TRUE_CORRUPTION = np.array([[0.6, 0.3, 0.1], [0.1, 0.7, 0.2], [0.25, 0.25, 0.5]])  # p(weak j | true i)
@@ -101,3 +101,26 @@ def test_the_oracle_recipe_trains_through_the_realised_matrix(tmp_path, monkeypa
     assert not np.allclose(report["estimated"], report["realised"], atol=1e-2)  # the estimate it set aside
     with pytest.raises(ValueError, match="one of"):
         glc.GLCLoss(corruption="true")
+
+
+def test_the_large_estimator_fits_the_large_base_on_the_weak_examples_only(tmp_path, monkeypatch):
+    import atlantis.signals.store as store
+
+    fits, real = [], store.finetune
+
+    def spy(make_module, features, *args, **kwargs):
+        model = real(make_module, features, *args, **kwargs)
+        fits.append(([f["id"] for f in features], kwargs.get("what"), model.config.hidden_size))
+        return model
+
+    monkeypatch.setattr(store, "finetune", spy)
+    metrics, run_dir = run_tiny(tmp_path, "+baseline=glc_large", "trusted.per_class=2", "noise=0.5")
+    report = json.loads((run_dir / "metrics.json").read_text())["loss"]
+    assert report["estimator"] == "large" and metrics["config"]["method"] == "glc_large"
+    [(ids, what, hidden)] = fits  # one fit, of the large base (the tiny pair's large is 128 wide, its small 64)
+    assert what == "large weak-label model" and hidden == 128
+    trusted = set(metrics["trusted"]["ids"])
+    assert not set(ids) & trusted and len(ids) == metrics["data"]["train"]["n_kept"] - len(trusted)
+    assert report["n_trusted"] == len(trusted)
+    with pytest.raises(ValueError, match="one of"):
+        GLCLoss(estimator="reference")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from atlantis.signals.cache import ArtifactCache
-from atlantis.signals.reference import finetune_small
+from atlantis.signals.reference import finetune
 from tests.models.test_module import build
 
 SETTINGS = {"batch_size": 8, "max_epochs": 3, "enable_progress_bar": False}
@@ -18,7 +18,7 @@ class Stopped(Exception):
 
 
 def fit(work_dir=None, stop_at_epoch=None, epochs_run=None):
-    """finetune_small on 32 tiny examples; the module raises when `stop_at_epoch` starts (a killed piece) and
+    """finetune on 32 tiny examples; the module raises when `stop_at_epoch` starts (a killed piece) and
     appends every epoch it trains to `epochs_run`."""
     data = build("causal", n_train=32)[1]
 
@@ -34,7 +34,7 @@ def fit(work_dir=None, stop_at_epoch=None, epochs_run=None):
         module.on_train_epoch_start = on_train_epoch_start
         return module
 
-    return finetune_small(make_module, data.features["train"], data.collator, SETTINGS, seed=0, work_dir=work_dir)
+    return finetune(make_module, data.features["train"], data.collator, SETTINGS, seed=0, work_dir=work_dir)
 
 
 def weights(model) -> dict:

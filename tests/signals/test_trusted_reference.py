@@ -20,13 +20,13 @@ def config(tmp_path, *overrides):
 @pytest.fixture
 def trained_on(monkeypatch):
     """The ids of the examples every reference fit trained on, in call order."""
-    calls, real = [], store.finetune_small
+    calls, real = [], store.finetune
 
     def spy(make_module, features, *args, **kwargs):
         calls.append([f["id"] for f in features])
         return real(make_module, features, *args, **kwargs)
 
-    monkeypatch.setattr(store, "finetune_small", spy)
+    monkeypatch.setattr(store, "finetune", spy)
     return calls
 
 
