@@ -107,3 +107,36 @@ def test_a_large_table_filled_for_fewer_examples_serves_a_job_that_keeps_more(tm
     ]
     assert len(embeddings) == 2 and sum("more_ids" in s for s in embeddings) == 1
     assert second["selection"]["n_train"] == len(b)
+
+
+def test_glcs_large_estimator_trains_and_scores_in_the_large_encoding_once(tmp_path, small_tokenizer, monkeypatch):
+    import atlantis.signals.store as store
+    from atlantis.data.tokenization import target_ids
+    from atlantis.experiment.pipeline import build_datamodule
+    from atlantis.models.loading import load_tokenizer
+
+    fits, label_ids, real_fit, real_score = [], [], store.finetune, store.score_label_sets
+
+    def fit(make_module, features, *args, **kwargs):
+        fits.append({f["id"]: f["input_ids"] for f in features})
+        return real_fit(make_module, features, *args, **kwargs)
+
+    def score(model, kind, features, pad_token_id, labels, *args, **kwargs):
+        label_ids.append(labels)
+        return real_score(model, kind, features, pad_token_id, labels, *args, **kwargs)
+
+    monkeypatch.setattr(store, "finetune", fit)
+    monkeypatch.setattr(store, "score_label_sets", score)
+    cfg = config(tmp_path, small_tokenizer, "+baseline=glc_large", "trusted.per_class=2")
+    run_job(cfg, tmp_path / "run")
+    large = load_tokenizer("builtin")
+    dm = build_datamodule(cfg, large)
+    dm.setup()
+    own = {f["id"]: f["input_ids"] for f in dm.features["train"]}
+    [trained] = fits
+    assert trained and all(own[i] == ids for i, ids in trained.items())  # the large tokenizer's tokens
+    assert label_ids == [[target_ids(large, dm.builder, label) for label in dm.labels]]
+    # another job with the same data and large model reads the estimate: no fit, and no fit's work folder left
+    run_job(config(tmp_path / "other", small_tokenizer, "+baseline=glc_large", "trusted.per_class=2",
+                   f"paths.cache_dir={tmp_path / 'cache'}"), tmp_path / "other" / "run")  # fmt: skip
+    assert len(fits) == 1 and not list((tmp_path / "cache" / "label_sets").glob(".*.work"))

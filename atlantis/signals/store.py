@@ -8,6 +8,7 @@ ATLANTIS serves FisherSFT and confident learning from the same entries.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Callable
@@ -361,6 +362,8 @@ class Signals:
             "training": reference_training_key(training),
             "tokenizer": encoding.identity,
         }
+        if base == "large":  # the weak examples kept depend on the small tokenizer too, which no other key part names
+            role["weak"] = cache_key({"ids": [f["id"] for f in weak]})
         spec = {"data": self.data_key, "role": role}
         table_spec = {**spec, "scored": "trusted", "labels": encoding.label_token_ids}
 
@@ -375,6 +378,10 @@ class Signals:
                 model = finetune(self.make_large_module, weak, encoding.collate, training, self.seed, work,
                                  what="large weak-label model").to(self.device)  # fmt: skip
             scored = self._label_set_scorer(role_name)(model, trusted, f"trusted seed, {base} weak-label model")
+            del model
+            gc.collect()  # the fitted module and its trainer hold each other: free the model before the job's own
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
             return dict(zip(trusted_ids, scored, strict=True))
 
         return self.cache.get_or_compute_json("label_sets", table_spec, compute, f"label_sets/weak→trusted ({base})")

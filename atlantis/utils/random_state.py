@@ -17,10 +17,15 @@ def preserved_random_state():
     way that may instead be read from a cache (a reference fine-tuned, a GGUF checkpoint dequantised) must leave
     them as a cache hit does, or the same seed trains differently on a cold and on a warm cache."""
     states = random_states()
+    # CUDA seeds lazily: seeded but not yet initialised, its state cannot be read without initialising it (on
+    # every rank's first device). A block that initialises it leaves it seeded as a first use would find it.
+    lazily_seeded, seed = torch.cuda.is_available() and not torch.cuda.is_initialized(), torch.initial_seed()
     try:
         yield
     finally:
         set_random_states(states)
+        if lazily_seeded and torch.cuda.is_initialized():
+            torch.cuda.manual_seed_all(seed)
 
 
 def random_states() -> dict:
