@@ -147,9 +147,11 @@ class ReDocREDReader(DatasetReader):
         uniformly from a document's unannotated pairs, its missed pairs among them, as a pipeline sampling NA
         pairs from a real incomplete annotation would. Sampled before the noise, every missed pair would train
         as a negative, several times its share among the unannotated pairs. Exact per document; where fewer of a
-        document's sampled negatives are left (max_train_examples, a trusted seed drawn from the training set),
-        its true negative pairs count in the same proportion, so the missed share stays unbiased, and a draw
-        they cannot fill is reported (`shortfall`) and warned of."""
+        sampled negatives are left (max_train_examples), every document's true negative pairs count at the rate
+        they were kept, as its missed pairs were, so the missed share stays unbiased. A subsample leaves some
+        documents fewer sampled negatives than their draw asks for and others more: what the first lack
+        (`topped_up`) is drawn the same way from the pairs the others have left, so the ratio holds over the set;
+        what even that cannot fill is reported (`shortfall`) and warned of."""
         if self.na_ratio is None:  # every pair trains: nothing was sampled
             return list(train), {}
         if self.negative_pairs is None:
@@ -158,28 +160,41 @@ class ReDocREDReader(DatasetReader):
         by_document: dict[str, list[int]] = {}
         for i, example in enumerate(train):
             by_document.setdefault(example.id.split(":")[0], []).append(i)
+        # the share of the sampled negatives still here (max_train_examples keeps each with the same chance): each
+        # document's true negative pairs count at that rate, as its missed pairs were kept at it
+        at_load = sum(n_sampled for _, n_sampled in self.negative_pairs.values())
+        rate = sum(e.clean_label == NO_RELATION for e in train) / at_load if at_load else 1.0
         keep, totals = [], Counter()
+        spare_missed, spare_sampled, spare_true_negatives = [], [], 0  # what each document's draw left
         for key, positions in by_document.items():
             annotated = [i for i in positions if train[i].label != NO_RELATION]
             missed = [i for i in positions if train[i].label == NO_RELATION and train[i].is_noisy]
             sampled = [i for i in positions if train[i].clean_label == NO_RELATION]
-            n_pairs, n_sampled_at_load = self.negative_pairs[key]
-            # the true negative pairs these sampled ones stand for: all of them, unless some sampled ones left
-            true_negatives = round(n_pairs * len(sampled) / n_sampled_at_load) if n_sampled_at_load else n_pairs
+            n_pairs, _ = self.negative_pairs[key]
+            true_negatives = round(n_pairs * rate)  # all of them without a subsample
             unannotated = true_negatives + len(missed)
-            target = min(unannotated, int(round(self.na_ratio * len(annotated))))
-            # how many of a uniform draw from the unannotated pairs are missed ones; the sampled true negatives
-            # are themselves a uniform draw of the document's, so drawing among them keeps the whole uniform
-            from_missed = int(rng.hypergeometric(len(missed), true_negatives, target)) if target else 0
-            from_sampled = min(target - from_missed, len(sampled))
-            keep += annotated
-            keep += rng.choice(missed, from_missed, replace=False).tolist() if from_missed else []
-            keep += rng.choice(sampled, from_sampled, replace=False).tolist() if from_sampled else []
-            totals.update(
-                missed_pairs=len(missed), target=target, negatives=from_missed + from_sampled,
-                missed_among_negatives=from_missed,
-            )  # fmt: skip
+            # the ratio's ask, at most the pairs the document has; a subsample may have kept fewer (the top-up's)
+            asked = min(n_pairs + len(missed), int(round(self.na_ratio * len(annotated))))
+            target = min(unannotated, asked)
+            drawn_missed, drawn_sampled = draw_unannotated(rng, missed, sampled, true_negatives, target)
+            keep += annotated + drawn_missed + drawn_sampled
+            spare_missed += sorted(set(missed) - set(drawn_missed))
+            spare_sampled += sorted(set(sampled) - set(drawn_sampled))
+            spare_true_negatives += max(true_negatives - len(drawn_sampled), 0)
+            totals.update(missed_pairs=len(missed), target=asked, missed_among_negatives=len(drawn_missed),
+                          negatives=len(drawn_missed) + len(drawn_sampled))  # fmt: skip
             totals["expected_missed"] += target * len(missed) / unannotated if unannotated else 0.0
+        lacking = totals["target"] - totals["negatives"]
+        if lacking:  # from the pairs every document left, uniformly again: the missed ones keep their share
+            spare_true_negatives = max(spare_true_negatives, len(spare_sampled))
+            drawn_missed, drawn_sampled = draw_unannotated(
+                rng, spare_missed, spare_sampled, spare_true_negatives, lacking
+            )
+            keep += drawn_missed + drawn_sampled
+            topped_up = len(drawn_missed) + len(drawn_sampled)
+            totals.update(missed_among_negatives=len(drawn_missed), negatives=topped_up, topped_up=topped_up)
+            spare = spare_true_negatives + len(spare_missed)
+            totals["expected_missed"] += min(lacking, spare) * len(spare_missed) / spare if spare else 0.0
 
         def share(part: float, whole: float) -> float:
             return round(part / whole, 4) if whole else 0.0
@@ -188,17 +203,20 @@ class ReDocREDReader(DatasetReader):
         report = {
             "na_ratio": self.na_ratio,
             "missed_pairs": totals["missed_pairs"],
+            "target": totals["target"],  # na_ratio x the positives kept, at most each document's own pairs
             "negatives": n_drawn,
+            "topped_up": totals["topped_up"],  # negatives drawn from other documents' spare pairs
             "shortfall": totals["target"] - n_drawn,  # negatives the ratio asked for that no example was left for
             "missed_among_negatives": totals["missed_among_negatives"],
             "missed_share_of_negatives": share(totals["missed_among_negatives"], n_drawn),
-            # what a uniform draw gives on average, document by document: the share to compare with
-            "missed_share_expected": share(totals["expected_missed"], totals["target"]),
+            # what a uniform draw gives on average, document by document, then over the spare pairs: the share to
+            # compare with
+            "missed_share_expected": share(totals["expected_missed"], n_drawn),
         }
         log.info(
-            "NA pairs drawn after the missed labels: %d negatives, %d of them missed pairs (%.1f %%; a uniform draw "
-            "from the unannotated pairs gives %.1f %% on average); %d missed pairs not drawn",
-            n_drawn, report["missed_among_negatives"], 100 * report["missed_share_of_negatives"],
+            "NA pairs drawn after the missed labels: %d negatives (%d from other documents), %d of them missed pairs "
+            "(%.1f %%; a uniform draw from the unannotated pairs gives %.1f %% on average); %d missed pairs not drawn",
+            n_drawn, report["topped_up"], report["missed_among_negatives"], 100 * report["missed_share_of_negatives"],
             100 * report["missed_share_expected"], report["missed_pairs"] - report["missed_among_negatives"],
         )  # fmt: skip
         if report["shortfall"]:
@@ -208,3 +226,19 @@ class ReDocREDReader(DatasetReader):
                 report["shortfall"], totals["target"], self.na_ratio,
             )  # fmt: skip
         return [train[i] for i in sorted(keep)], report
+
+
+def draw_unannotated(
+    rng: np.random.Generator, missed: list[int], sampled: list[int], true_negatives: int, n: int
+) -> tuple[list[int], list[int]]:
+    """`n` pairs drawn uniformly from `missed` pairs and `true_negatives` true negative pairs, of which `sampled`
+    are a uniform sample: how many are missed ones is hypergeometric, and the rest come from `sampled` (fewer where
+    too few are left)."""
+    n = min(n, len(missed) + true_negatives)
+    if not n:
+        return [], []
+    from_missed = int(rng.hypergeometric(len(missed), true_negatives, n))
+    from_sampled = min(n - from_missed, len(sampled))
+    drawn_missed = rng.choice(missed, from_missed, replace=False).tolist() if from_missed else []
+    drawn_sampled = rng.choice(sampled, from_sampled, replace=False).tolist() if from_sampled else []
+    return drawn_missed, drawn_sampled

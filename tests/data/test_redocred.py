@@ -84,7 +84,7 @@ def test_a_test_slice_keeps_whole_documents(redocred_dir):
 def test_incomplete_noise_of_the_new_meaning_is_a_new_job_and_other_kinds_keep_their_keys():
     from atlantis.experiment.jobs import noise_identity
 
-    assert noise_identity({"name": "incomplete"}) == {"name": "incomplete", "version": 3}
+    assert noise_identity({"name": "incomplete"}) == {"name": "incomplete", "version": 4}
     assert noise_identity({"name": "uniform"}) == {"name": "uniform"}  # the committed studies' keys stand
 
 
@@ -164,8 +164,13 @@ def test_a_redocred_split_draws_its_na_pairs_after_the_noise_and_says_so(tmp_pat
     info, counts = splits.info["negative_sampling"], splits.info["missing_labels"]
     assert info["missed_pairs"] == counts["n_negated"] and info["negatives"] == 3 * (432 - counts["n_missed"])
     assert [e.id for e in split().train] == [e.id for e in splits.train]  # seeded
-    # a subsample leaves some documents too few negatives for the ratio: fewer train, and the report says how many
+    # a subsample leaves some documents too few negatives for the ratio and others more: the others' spare pairs
+    # make up the lack, so the ratio holds over the set, and the report says how many came that way
     subsampled = split(max_train_examples=300)
     sub = subsampled.info["negative_sampling"]
     kept = [e for e in subsampled.train if e.label == NO_RELATION]
-    assert sub["shortfall"] > 0 and len(kept) == sub["negatives"]
+    positives = sum(e.label != NO_RELATION for e in subsampled.train)
+    assert sub["topped_up"] > 0 and sub["shortfall"] == 0 and len(kept) == sub["negatives"] == 3 * positives
+    # smaller still: some documents keep fewer pairs than 3 a positive (the target counts those), the rest is filled
+    info = split(max_train_examples=150).info["negative_sampling"]
+    assert info["topped_up"] > 0 and info["shortfall"] == 0 and info["negatives"] == info["target"]
