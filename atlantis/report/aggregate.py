@@ -427,7 +427,7 @@ def plot_against_noise(plt, summary: pd.DataFrame, metric: str):
     kinds = sorted(summary["noise_kind"].astype(str).unique())
     markers = dict(zip(kinds, "osD^v<>", strict=False))
     arms = sorted(set().union(*(set(labels) for _, labels in panels)))
-    colours = {label: f"C{i % 10}" for i, label in enumerate(arms)}
+    colours = arm_colours(plt, arms)
     legend = {}
     for ax, (group, labels) in zip(axes[0], panels, strict=True):
         for (label, kind), line in group.assign(label=labels).groupby(["label", "noise_kind"], sort=True):
@@ -443,6 +443,13 @@ def plot_against_noise(plt, summary: pd.DataFrame, metric: str):
     fig.supxlabel("share of wrong training labels (measured; the noise rate where not recorded)", fontsize=9)
     axes[0][-1].legend(legend.values(), legend.keys(), fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
+
+
+def arm_colours(plt, arms: list[str]) -> dict[str, object]:
+    """A colour per arm, every one its own: matplotlib's ten while they suffice, tab20's twenty (paired shades)
+    beyond, cycled only past twenty."""
+    palette = [f"C{i}" for i in range(10)] if len(arms) <= 10 else list(plt.get_cmap("tab20").colors)
+    return {label: palette[i % len(palette)] for i, label in enumerate(arms)}
 
 
 def setting_title(summary: pd.DataFrame) -> str:

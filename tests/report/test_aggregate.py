@@ -520,3 +520,16 @@ def test_a_row_whose_baseline_differs_outside_the_method_says_so(tmp_path):
     assert (
         "its sft differs outside the method too: trainer.lr=0.0001 (baseline 0.0004)" in paths["markdown"].read_text()
     )
+
+
+@pytest.mark.parametrize("n_arms", [3, 10, 12, 20])
+def test_every_arm_of_a_plot_has_its_own_colour(n_arms):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from atlantis.report.aggregate import arm_colours
+
+    colours = arm_colours(plt, [f"arm{i}" for i in range(n_arms)])
+    assert len({str(c) for c in colours.values()}) == n_arms
