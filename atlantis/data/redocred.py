@@ -146,9 +146,9 @@ class ReDocREDReader(DatasetReader):
         """NA pairs drawn again after `incomplete` noise: `na_ratio` per positive instance the annotation kept,
         uniformly from a document's unannotated pairs, its missed pairs among them, as a pipeline sampling NA
         pairs from a real incomplete annotation would. Sampled before the noise, every missed pair would train
-        as a negative, several times its share among the unannotated pairs. Exact per document; where fewer of a
-        sampled negatives are left (max_train_examples), every document's true negative pairs count at the rate
-        they were kept, as its missed pairs were, so the missed share stays unbiased. A subsample leaves some
+        as a negative, several times its share among the unannotated pairs. Exact per document on the whole set;
+        where fewer sampled negatives are left (max_train_examples), every document's true negative pairs count at
+        the rate they were kept, as its missed pairs were, so the missed share stays unbiased. A subsample leaves some
         documents fewer sampled negatives than their draw asks for and others more: what the first lack
         (`topped_up`) is drawn the same way from the pairs the others have left, so the ratio holds over the set;
         what even that cannot fill is reported (`shortfall`) and warned of."""
